@@ -1,0 +1,52 @@
+"""The Backend protocol: one batched interface over every way to sample a model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Protocol, Sequence, runtime_checkable
+
+
+@dataclass
+class SamplingParams:
+    """Sampling settings; the defaults are the seed paper's (appendix B)."""
+
+    temperature: float = 0.7
+    top_p: float = 0.8
+    top_k: int = 20
+    min_p: float = 0.0
+    max_new_tokens: int = 512
+    seed: Optional[int] = None
+
+
+@dataclass
+class GenerationRequest:
+    """One prompt to complete. Exactly one of ``prompt`` (raw text, for base or
+    fine-tuned models) or ``messages`` (chat, for instruct models) is set."""
+
+    prompt: Optional[str] = None
+    messages: Optional[list[dict[str, str]]] = None
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    stop: list[str] = field(default_factory=list)
+    adapter: Optional[str] = None  # a name the backend knows, or an adapter directory
+
+    def __post_init__(self) -> None:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("GenerationRequest needs exactly one of prompt or messages")
+
+
+@dataclass
+class Completion:
+    text: str
+    finish_reason: str = "stop"  # "stop" | "length" | "error"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Anything that turns a batch of requests into completions, in order."""
+
+    name: str
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        ...
