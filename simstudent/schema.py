@@ -24,7 +24,7 @@ PassRateConvention = Literal["errors_as_zero", "errors_excluded"]
 
 IsolationLevel = Literal["bubblewrap", "unshare", "none"]
 
-StopReason = Literal["submitted", "max_attempts", "stalled", "gave_up", "error"]
+StopReason = Literal["submitted", "max_attempts", "stalled", "gave_up", "error", "passed"]
 
 
 class _Model(BaseModel):
@@ -153,6 +153,9 @@ class Provenance(_Model):
     skipped_rows: int = 0
     skip_reasons: dict[str, int] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+    # Students the source logged with no submission at all (e.g. only hint
+    # requests in ITAP): they have no stream but still count as students.
+    students_without_streams: list[str] = Field(default_factory=list)
 
 
 class Dataset(_Model):

@@ -1,1 +1,43 @@
-"""models stage."""
+"""Generation backends behind one batched interface, resolved lazily by name.
+
+``get_backend("hf", model="default")`` imports torch/transformers only at that call;
+``import simstudent.models`` imports neither torch nor vllm nor openai.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simstudent.models.base import Backend, Completion, GenerationRequest, SamplingParams
+from simstudent.models.errors import (
+    AuthError,
+    BackendError,
+    ModelNotFoundError,
+    QuotaError,
+)
+from simstudent.registry import Registry
+
+BACKENDS: Registry[Any] = Registry("backend")
+BACKENDS.register("hf", "simstudent.models.hf:HFBackend")
+BACKENDS.register("vllm", "simstudent.models.vllm_backend:VLLMBackend")
+BACKENDS.register("openai", "simstudent.models.openai_compat:OpenAIBackend")
+
+
+def get_backend(name: str, **config: Any) -> Backend:
+    """Build the backend registered as ``name`` with ``config`` (its constructor's
+    keyword arguments, e.g. ``model=``, ``adapters=``, ``base_url=``)."""
+    return BACKENDS.get(name)(**config)
+
+
+__all__ = [
+    "AuthError",
+    "BACKENDS",
+    "Backend",
+    "BackendError",
+    "Completion",
+    "GenerationRequest",
+    "ModelNotFoundError",
+    "QuotaError",
+    "SamplingParams",
+    "get_backend",
+]

@@ -16,6 +16,7 @@ class SamplingParams:
     min_p: float = 0.0
     max_new_tokens: int = 512
     seed: Optional[int] = None
+    min_new_tokens: int = 0  # forces at least this many tokens (benchmarks); 0 = off
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Completion:
     finish_reason: str = "stop"  # "stop" | "length" | "error"
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    error: Optional[str] = None  # why, when finish_reason == "error"
 
 
 @runtime_checkable
@@ -50,3 +52,13 @@ class Backend(Protocol):
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         ...
+
+
+def truncate_at_stop(text: str, stops: Sequence[str]) -> tuple[str, Optional[str]]:
+    """``text`` cut before the earliest stop string, and which one matched."""
+    best, hit = len(text), None
+    for s in stops:
+        i = text.find(s) if s else -1
+        if 0 <= i < best:
+            best, hit = i, s
+    return text[:best], hit

@@ -1,0 +1,231 @@
+"""The closed-loop simulated student.
+
+One :class:`SimulatedStudent` works one problem at a time: it builds a prompt (the
+persona's work on an earlier problem, the problem, its own attempts so far and the
+autograder's feedback on them), samples one completion, parses the code out of it,
+grades that code in the sandbox and records an :class:`~simstudent.schema.Attempt`.
+It stops when the model emits ``<SUBMIT>``, when the code passes every test (a
+student whose autograder run is all green is done; ``stop_on_pass``), when it stalls
+(the same code, normalised, ``stall_repeats`` times in a row), at ``max_attempts``,
+or when the backend fails.
+
+The step API (:meth:`SimulatedStudent.next_attempt`) lets a caller - a tutor, a
+notebook - look at the trajectory and add feedback before each attempt. Cohorts use
+the two halves of a step (:meth:`prepare` and :meth:`record`) to batch generation
+across many students.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from datetime import datetime
+from typing import Any, Optional, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from simstudent.agent.prompting import PromptSettings, build_request, extract_code, resolve_template
+from simstudent.agent.timing import DEFAULT_START, GapSampler
+from simstudent.models.base import Backend, Completion, GenerationRequest, SamplingParams
+from simstudent.schema import Attempt, GradeResult, Persona, Problem, StopReason, Trajectory
+
+DEFAULT_MAX_NEW_TOKENS = 256  # an intro-course attempt fits; keeps CPU generation short
+
+
+class StudentConfig(BaseModel):
+    """How a simulated student samples, what it sees and when it stops."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    template: Optional[str] = None  # None: the adapter's template, else the loop template
+    chat: Optional[bool] = None  # None: chat for the loop template on a base/instruct model
+    sampling: SamplingParams = Field(default_factory=lambda: SamplingParams(max_new_tokens=DEFAULT_MAX_NEW_TOKENS))
+    adapter: Optional[str] = None  # an adapter directory or a name the backend knows
+    model: str = ""  # recorded in trajectories
+    max_attempts: int = Field(8, ge=1)
+    stall_repeats: int = Field(3, ge=2)
+    stop_on_pass: bool = True
+    seed: int = 0
+    prompt: PromptSettings = Field(default_factory=PromptSettings)
+    gap_source: Optional[str] = None  # a dataset path for real gaps; None = default lognormal
+    max_gap_s: Optional[float] = None
+    start_time: datetime = DEFAULT_START
+    save_prompts: bool = True
+
+
+def derive_seed(seed: int, *parts: Any) -> int:
+    """A stable 63-bit seed from a base seed and any labels (student, problem, index).
+
+    Independent of process, batch composition and order, so a resumed cohort draws
+    exactly what an uninterrupted one would.
+    """
+    text = "\x1f".join(str(p) for p in (seed, *parts))
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") >> 1
+
+
+def normalise_code(code: str) -> str:
+    """Code with trailing spaces and blank lines removed: what counts as 'the same'."""
+    lines = [line.rstrip() for line in code.replace("\r\n", "\n").split("\n")]
+    return "\n".join(line for line in lines if line.strip())
+
+
+def stop_reason_for(attempts: Sequence[Attempt], max_attempts: int, stall_repeats: int,
+                    stop_on_pass: bool) -> Optional[StopReason]:
+    """Why a trajectory with these attempts is finished, or None if it goes on.
+
+    Pure function of the attempts so a resumed cohort re-derives it from disk.
+    """
+    if not attempts:
+        return None
+    last = attempts[-1]
+    if last.submitted:
+        return "submitted"
+    if stop_on_pass and last.grade is not None and last.grade.error_type == "no_error":
+        return "passed"
+    if len(attempts) >= stall_repeats:
+        tail = {normalise_code(a.code) for a in attempts[-stall_repeats:]}
+        if len(tail) == 1:
+            return "stalled"
+    if len(attempts) >= max_attempts:
+        return "max_attempts"
+    return None
+
+
+class SimulatedStudent:
+    """A model + grader + persona that works problems attempt by attempt.
+
+    ``backend`` is any :class:`~simstudent.models.base.Backend`; ``grader`` anything
+    with ``grade(problem, code)`` (a :class:`simstudent.grader.Grader`). ``student_id``
+    names the student in trajectories (default: the persona id).
+    """
+
+    def __init__(self, backend: Backend, grader: Any, persona: Persona,
+                 config: Optional[StudentConfig] = None, *, student_id: Optional[str] = None,
+                 gaps: Optional[GapSampler] = None) -> None:
+        self.backend = backend
+        self.grader = grader
+        self.persona = persona
+        self.config = config or StudentConfig()
+        self.student_id = student_id or persona.id
+        self.template = resolve_template(self.config)
+        if gaps is None:
+            gaps = (GapSampler.from_dataset(self.config.gap_source, max_gap_s=self.config.max_gap_s)
+                    if self.config.gap_source else GapSampler(max_gap_s=self.config.max_gap_s))
+        self.gaps = gaps
+        self.problem: Optional[Problem] = None
+        self._trajectory: Optional[Trajectory] = None
+        self._max_attempts = self.config.max_attempts
+        self._pending_hint: Optional[str] = None
+
+    # ---------------------------------------------------------------- state
+    @property
+    def trajectory(self) -> Trajectory:
+        if self._trajectory is None:
+            raise RuntimeError("no problem started: call start(problem) or solve(problem)")
+        return self._trajectory
+
+    @property
+    def done(self) -> bool:
+        """True once the current trajectory has a stop reason."""
+        return self._trajectory is not None and self._trajectory.stop_reason is not None
+
+    def start(self, problem: Problem, max_attempts: Optional[int] = None,
+              attempts: Sequence[Attempt] = ()) -> Trajectory:
+        """Begin (or, given earlier ``attempts``, resume) a trajectory on ``problem``."""
+        self.problem = problem
+        self._max_attempts = max_attempts or self.config.max_attempts
+        self._trajectory = Trajectory(
+            student_id=self.student_id,
+            problem_id=problem.id,
+            attempts=list(attempts),
+            model=self.config.model or getattr(self.backend, "name", ""),
+            adapter=self.config.adapter,
+            template=self.template.name,
+            seed=self.config.seed,
+            meta={"persona": self.persona.id, "gaps": self.gaps.source,
+                  "max_attempts": self._max_attempts, "stall_repeats": self.config.stall_repeats,
+                  "stop_on_pass": self.config.stop_on_pass},
+        )
+        self._trajectory.stop_reason = stop_reason_for(
+            self._trajectory.attempts, self._max_attempts, self.config.stall_repeats, self.config.stop_on_pass)
+        return self._trajectory
+
+    def solve(self, problem: Problem, max_attempts: Optional[int] = None) -> Trajectory:
+        """Work ``problem`` until a stop rule fires; return the trajectory."""
+        self.start(problem, max_attempts)
+        while not self.done:
+            self.next_attempt()
+        return self.trajectory
+
+    # ---------------------------------------------------------------- one step
+    def prepare(self, extra_feedback: Optional[str] = None) -> GenerationRequest:
+        """The generation request for the next attempt (first half of a step)."""
+        if self.done:
+            raise RuntimeError(f"trajectory already finished ({self.trajectory.stop_reason})")
+        traj = self.trajectory
+        index = len(traj.attempts)
+        self._pending_hint = extra_feedback
+        sampling = SamplingParams(**{**vars(self.config.sampling),
+                                     "seed": derive_seed(self.config.seed, self.student_id, traj.problem_id, index)})
+        assert self.problem is not None
+        return build_request(self.template, self.problem, self.persona, traj.attempts,
+                             index=index, max_attempts=self._max_attempts, hint=extra_feedback,
+                             settings=self.config.prompt, sampling=sampling, adapter=self.config.adapter)
+
+    def parse(self, completion: Completion) -> tuple[str, bool]:
+        """(code, submitted) from a completion; see :func:`extract_code`."""
+        return extract_code(completion.text)
+
+    def record(self, request: GenerationRequest, completion: Optional[Completion],
+               grade: Optional[GradeResult], code: str = "", submitted: bool = False,
+               error: Optional[str] = None) -> Optional[Attempt]:
+        """Second half of a step: store the graded attempt (or the backend failure)."""
+        traj = self.trajectory
+        if completion is None or error is not None:
+            traj.stop_reason = "error"
+            traj.meta["error"] = error or "backend returned no completion"
+            return None
+        index = len(traj.attempts)
+        previous = traj.attempts[-1].timestamp if traj.attempts else None
+        rng = random.Random(derive_seed(self.config.seed, self.student_id, traj.problem_id, index, "time"))
+        attempt = Attempt(
+            index=index, code=code, completion=completion.text, grade=grade, submitted=submitted,
+            timestamp=self.gaps.timestamp_after(previous, rng, self.config.start_time),
+            hint=self._pending_hint,
+            prompt=render_request(request) if self.config.save_prompts else None,
+        )
+        traj.attempts.append(attempt)
+        self._pending_hint = None
+        traj.stop_reason = stop_reason_for(traj.attempts, self._max_attempts,
+                                           self.config.stall_repeats, self.config.stop_on_pass)
+        return attempt
+
+    def next_attempt(self, extra_feedback: Optional[str] = None) -> Attempt:
+        """Make, grade and record one attempt. ``extra_feedback`` (e.g. a tutor's hint)
+        is shown in the prompt for this attempt only and stored on it.
+
+        On a backend failure the trajectory stops with ``"error"`` and this raises
+        ``RuntimeError``.
+        """
+        request = self.prepare(extra_feedback)
+        try:
+            completions = self.backend.generate([request])
+            completion = completions[0]
+            if completion.finish_reason == "error":
+                raise RuntimeError(completion.text or "backend reported an error")
+        except Exception as exc:  # any backend failure ends the trajectory, recorded
+            self.record(request, None, None, error=f"{type(exc).__name__}: {exc}")
+            raise RuntimeError(f"backend failed: {exc}") from exc
+        code, submitted = self.parse(completion)
+        assert self.problem is not None
+        grade = self.grader.grade(self.problem, code)
+        attempt = self.record(request, completion, grade, code, submitted)
+        assert attempt is not None
+        return attempt
+
+
+def render_request(request: GenerationRequest) -> str:
+    """A request as one readable string (chat turns as 'role: content')."""
+    if request.prompt is not None:
+        return request.prompt
+    return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in request.messages or [])

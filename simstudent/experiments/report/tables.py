@@ -1,0 +1,306 @@
+"""Tables shaped like the seed paper's Tab. 1-3 (plus a closed-loop table), built
+from runs' metrics.
+
+Each table is split by test set (``test_NS_OP``, ``test_NS_NP``) as the paper's (a)
+and (b) panels, and carries a ``Student`` row where the paper has one and a
+``real-vs-real floor`` row: the same measure between two random halves of the real
+test students, which is as close as a perfect simulator of *other* students could
+get.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+from simstudent.experiments.results import STAGES, Compare, RunMetrics, Stat
+
+FLOOR_LABEL = "real-vs-real floor"
+SPLIT_ORDER = ("test_NS_OP", "test_NS_NP")
+
+
+@dataclass
+class Table:
+    """A rendered-agnostic table: header, rows of cell strings, provenance."""
+
+    id: str  # "tab1", "tab2", "tab3", "tabR"
+    split: str
+    title: str
+    caption: str
+    columns: list[str]
+    rows: list[list[str]]
+    commands: list[str] = field(default_factory=list)
+    row_kinds: list[str] = field(default_factory=list)  # "model" | "student" | "floor"
+
+
+# -- formatting -------------------------------------------------------------------
+
+def _num(x: Optional[float], digits: int = 3, scale: float = 1.0) -> str:
+    return "-" if x is None else f"{x * scale:.{digits}f}"
+
+
+def _pct(x: Optional[float], digits: int = 1) -> str:
+    return "-" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def _mean_sd(s: Stat, digits: int = 2, scale: float = 1.0) -> str:
+    if s.mean is None:
+        return "-"
+    sd = "-" if s.sd is None else f"{s.sd * scale:.{digits}f}"
+    return f"{s.mean * scale:.{digits}f} ({sd})"
+
+
+def _pm(s: Stat, digits: int = 3, scale: float = 1.0, pct: bool = False) -> str:
+    """Floor cells: mean ± sd over the repeats."""
+    if s.mean is None:
+        return "-"
+    unit = "%" if pct else ""
+    sd = "" if s.sd is None else f" ± {s.sd * scale:.{digits}f}{unit}"
+    return f"{s.mean * scale:.{digits}f}{unit}{sd}"
+
+
+def _ctx(run: RunMetrics) -> str:
+    return "T" if run.context else "F"
+
+
+def run_sort_key(run: RunMetrics) -> tuple:
+    return (run.k or 0, run.context, run.label)
+
+
+def splits_of(runs: Sequence[RunMetrics]) -> list[str]:
+    seen = {r.split for r in runs}
+    return [s for s in SPLIT_ORDER if s in seen] + sorted(seen - set(SPLIT_ORDER))
+
+
+def _commands(runs: Sequence[RunMetrics], report_command: str) -> list[str]:
+    cmds = [r.command for r in runs if r.command]
+    # Keep order, drop duplicates.
+    out = list(dict.fromkeys(cmds))
+    if report_command:
+        out.append(report_command)
+    return out
+
+
+def _floor_source(runs: Sequence[RunMetrics], group: str):
+    """The floor of the first run that has one for ``group`` (the floor depends only
+    on the real test data, so every run of one split carries the same one)."""
+    for r in runs:
+        fg = r.floor_group(group)
+        if fg is not None and fg.repeats:
+            return fg
+    return None
+
+
+def _student_stats(runs: Sequence[RunMetrics], group: str, attr: str) -> Optional[Compare]:
+    for r in runs:
+        g = r.group(group)
+        if g is not None and getattr(g, attr).real.mean is not None:
+            return getattr(g, attr)
+    return None
+
+
+# -- Tab. 1 -----------------------------------------------------------------------
+
+def table1(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> Table:
+    """Exp1: average KNN distance and KNN coverage by model x stage x context."""
+    mine = sorted((r for r in runs if r.kind == "exp1" and r.split == split), key=run_sort_key)
+    rows: list[list[str]] = []
+    kinds: list[str] = []
+    for stage in STAGES:
+        for r in sorted(mine, key=lambda r: (r.context, r.label)):
+            g = r.group(stage)
+            if g is None:
+                continue
+            rows.append([r.label, stage, _ctx(r), _num(g.knn_distance), _pct(g.coverage)])
+            kinds.append("model")
+        fg = _floor_source(mine, stage)
+        if fg is not None:
+            rows.append([FLOOR_LABEL, stage, "-", _pm(fg.knn_distance), _pm(fg.coverage, 1, 100, pct=True)])
+            kinds.append("floor")
+    return Table(
+        id="tab1",
+        split=split,
+        title=f"Tab. 1 - Experiment 1: embedding distance and coverage ({split})",
+        caption=(
+            "Average distance from each real code to its 3 nearest generated codes "
+            "(d = 1 - cosine similarity; lower is better) and the share of real codes "
+            "among the 10 nearest real neighbours of some generated code (higher is "
+            "better), per stage and context (T = the student's own attempt at the same "
+            "stage on an earlier problem is in the prompt). Floor: half of the real "
+            "test students in place of the model, mean ± sd over repeats."
+        ),
+        columns=["Model", "Stage", "Context", "Avg. KNN Dist. ↓", "KNN Cov. ↑"],
+        rows=rows,
+        commands=_commands(mine, report_command),
+        row_kinds=kinds,
+    )
+
+
+# -- Tab. 2 -----------------------------------------------------------------------
+
+def table2(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> Table:
+    """Exp1 at the last stage: PEP 8 violations and style score, mean (sd) and MAE."""
+    mine = sorted((r for r in runs if r.kind == "exp1" and r.split == split), key=lambda r: (r.context, r.label))
+    rows: list[list[str]] = []
+    kinds: list[str] = []
+    for r in mine:
+        g = r.group("last")
+        if g is None:
+            continue
+        rows.append([
+            r.label, "last", _ctx(r),
+            _mean_sd(g.pep8.gen), _num(g.pep8.mae, 2),
+            _mean_sd(g.style_score.gen), _num(g.style_score.mae, 2),
+        ])
+        kinds.append("model")
+    pep8 = _student_stats(mine, "last", "pep8")
+    style = _student_stats(mine, "last", "style_score")
+    if pep8 is not None or style is not None:
+        rows.append([
+            "Student", "last", "-",
+            _mean_sd(pep8.real) if pep8 else "-", "-",
+            _mean_sd(style.real) if style else "-", "-",
+        ])
+        kinds.append("student")
+    fg = _floor_source(mine, "last")
+    if fg is not None:
+        rows.append([
+            FLOOR_LABEL, "last", "-",
+            _mean_sd(fg.pep8), _pm(fg.pep8_mae, 2),
+            _mean_sd(fg.style_score), _pm(fg.style_mae, 2),
+        ])
+        kinds.append("floor")
+    return Table(
+        id="tab2",
+        split=split,
+        title=f"Tab. 2 - Experiment 1: PEP 8 violations and style score at the last stage ({split})",
+        caption=(
+            "Mean (sd) over generated codes, and MAE between each generated code and the "
+            "real code of the same slot. Style score: first principal component of "
+            "standardised [lines, characters, AST depth, AST width, AST nodes], fitted on "
+            "the real and all generated codes of this test set together (more verbose "
+            "code scores higher). Floor: MAE between real codes of two different students "
+            "on the same problem and stage."
+        ),
+        columns=["Model", "Bin", "Context", "PEP 8 Mean (Sd)", "PEP 8 MAE", "Style Mean (Sd)", "Style MAE"],
+        rows=rows,
+        commands=_commands(mine, report_command),
+        row_kinds=kinds,
+    )
+
+
+# -- Tab. 3 -----------------------------------------------------------------------
+
+def table3(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> Table:
+    """Exp2: pass rate, PEP 8, style score (mean (sd), MAE) and cosine distance."""
+    mine = sorted((r for r in runs if r.kind == "exp2" and r.split == split), key=run_sort_key)
+    rows: list[list[str]] = []
+    kinds: list[str] = []
+    for r in mine:
+        g = r.group("all")
+        if g is None:
+            continue
+        rows.append([
+            r.label, str(r.k if r.k is not None else "-"), _ctx(r),
+            _mean_sd(g.pass_rate.gen, 1, 100), _num(g.pass_rate.mae, 1, 100),
+            _mean_sd(g.pep8.gen), _num(g.pep8.mae, 2),
+            _mean_sd(g.style_score.gen), _num(g.style_score.mae, 2),
+            _num(g.cosine_distance.mean),
+        ])
+        kinds.append("model")
+    pr = _student_stats(mine, "all", "pass_rate")
+    pep8 = _student_stats(mine, "all", "pep8")
+    style = _student_stats(mine, "all", "style_score")
+    if pr or pep8 or style:
+        rows.append([
+            "Student", "-", "-",
+            _mean_sd(pr.real, 1, 100) if pr else "-", "-",
+            _mean_sd(pep8.real) if pep8 else "-", "-",
+            _mean_sd(style.real) if style else "-", "-", "-",
+        ])
+        kinds.append("student")
+    fg = _floor_source(mine, "all")
+    if fg is not None:
+        rows.append([
+            FLOOR_LABEL, "-", "-",
+            _mean_sd(fg.pass_rate, 1, 100), _pm(fg.pass_rate_mae, 1, 100),
+            _mean_sd(fg.pep8), _pm(fg.pep8_mae, 2),
+            _mean_sd(fg.style_score), _pm(fg.style_mae, 2),
+            _pm(fg.cosine_distance),
+        ])
+        kinds.append("floor")
+    return Table(
+        id="tab3",
+        split=split,
+        title=f"Tab. 3 - Experiment 2: next-attempt pass rate, style and embedding distance ({split})",
+        caption=(
+            "Teacher-forced next attempt from the k previous real attempts. Pass rate in "
+            "percent (compile and runtime errors count as 0 passed); mean (sd) over "
+            "generated attempts and MAE against the real attempt of the same slot; cosine "
+            "distance between each generated attempt and the real one (lower is better). "
+            "Floor: an attempt of another real student on the same problem at the "
+            "nearest relative position."
+        ),
+        columns=[
+            "Model", "k", "Context", "Pass Rate % Mean (Sd)", "Pass MAE",
+            "PEP 8 Mean (Sd)", "PEP 8 MAE", "Style Mean (Sd)", "Style MAE", "Cosine Dist. ↓",
+        ],
+        rows=rows,
+        commands=_commands(mine, report_command),
+        row_kinds=kinds,
+    )
+
+
+# -- closed loop ------------------------------------------------------------------
+
+def table_rollout(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> Table:
+    """Closed-loop rollouts from real prefixes: step coverage, grade proximity,
+    code similarity, plus the distribution metrics of the generated attempts."""
+    mine = sorted((r for r in runs if r.kind == "rollout" and r.split == split), key=run_sort_key)
+    rows: list[list[str]] = []
+    for r in mine:
+        ro = r.rollout
+        g = r.group("all")
+        if ro is None:
+            continue
+        rows.append([
+            r.label, str(ro.prefix), _ctx(r), str(ro.n_streams),
+            _mean_sd(ro.coverage, 3), _mean_sd(ro.grade_proximity, 3),
+            _mean_sd(ro.ast_match, 3), _mean_sd(ro.codebleu, 3),
+            _mean_sd(ro.attempts_gen, 1), _mean_sd(ro.attempts_real, 1),
+            _num(g.knn_distance) if g else "-", _pct(g.coverage) if g else "-",
+        ])
+    return Table(
+        id="tabR",
+        split=split,
+        title=f"Closed loop - rollouts of the simulated student from real prefixes ({split})",
+        caption=(
+            "The first attempts of each real stream are given to the SimulatedStudent as "
+            "its own; it continues with the grader's feedback until it submits or hits "
+            "the attempt limit. Step coverage: share of the real later attempts matched "
+            "by some generated attempt (Levenshtein ratio of normalised code >= the match "
+            "threshold); grade proximity: 1 - |pass-rate difference| between the j-th real "
+            "and the j-th generated attempt; AST match: share of aligned attempts with the "
+            "same names-normalised AST; CodeBLEU-like: n-gram/AST overlap of aligned "
+            "attempts. Last two columns: KNN distance and coverage of all generated "
+            "attempts against the real continuations."
+        ),
+        columns=[
+            "Model", "Prefix", "Context", "Streams", "Step Coverage", "Grade Proximity",
+            "AST Match", "CodeBLEU-like", "Attempts (gen)", "Attempts (real)", "KNN Dist. ↓", "KNN Cov. ↑",
+        ],
+        rows=rows,
+        commands=_commands(mine, report_command),
+        row_kinds=["model"] * len(rows),
+    )
+
+
+def build_tables(runs: Sequence[RunMetrics], report_command: str = "") -> list[Table]:
+    """Every table the runs support, Tab. 1-3 then closed loop, each per split."""
+    tables: list[Table] = []
+    for builder, kind in ((table1, "exp1"), (table2, "exp1"), (table3, "exp2"), (table_rollout, "rollout")):
+        for split in splits_of([r for r in runs if r.kind == kind]):
+            t = builder(runs, split, report_command)
+            if t.rows:
+                tables.append(t)
+    return tables

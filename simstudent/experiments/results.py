@@ -1,0 +1,185 @@
+"""The schema of a run's ``metrics.json``: what an evaluation run measured.
+
+The report reads only these models (plus ``embeddings.npz`` for the PCA figure), so
+a hand-made ``metrics.json`` renders exactly like one written by ``simstudent eval``.
+
+Units: pass rates are fractions in [0, 1] here (the report shows percent); KNN
+distance and cosine distance are ``1 - cosine similarity``; coverage is a fraction.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SCHEMA_VERSION = 1
+STAGES = ("first", "middle", "last")
+RunKind = Literal["exp1", "exp2", "rollout"]
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Stat(_M):
+    """Mean and sample standard deviation (ddof=1, as pandas) of ``n`` values."""
+
+    mean: Optional[float] = None
+    sd: Optional[float] = None
+    n: int = 0
+
+
+class Compare(_M):
+    """One measure on generated and on real code, plus the paired MAE between a
+    generated code and the real code of the same slot (None where not paired)."""
+
+    gen: Stat = Field(default_factory=Stat)
+    real: Stat = Field(default_factory=Stat)
+    mae: Optional[float] = None
+
+
+class GroupMetrics(_M):
+    """Every measure for one group: an exp1 stage, or ``all`` for exp2/rollout."""
+
+    group: str
+    n_real: int = 0
+    n_gen: int = 0
+    knn_distance: Optional[float] = None
+    coverage: Optional[float] = None
+    cosine_distance: Stat = Field(default_factory=Stat)
+    pass_rate: Compare = Field(default_factory=Compare)
+    pass_rate_excluded: Compare = Field(default_factory=Compare)
+    pep8: Compare = Field(default_factory=Compare)
+    style_score: Compare = Field(default_factory=Compare)
+    # {"gen": {"no_error": 0.25, ...}, "real": {...}}: fractions over all four classes
+    error_types: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+
+class FloorGroup(_M):
+    """Real-vs-real floor for one group: half A of the real students plays the
+    model, half B the students; mean and sd over the seeded repeats."""
+
+    group: str
+    repeats: int = 0
+    knn_distance: Stat = Field(default_factory=Stat)
+    coverage: Stat = Field(default_factory=Stat)
+    cosine_distance: Stat = Field(default_factory=Stat)
+    pass_rate: Stat = Field(default_factory=Stat)
+    pass_rate_mae: Stat = Field(default_factory=Stat)
+    pep8: Stat = Field(default_factory=Stat)
+    pep8_mae: Stat = Field(default_factory=Stat)
+    style_score: Stat = Field(default_factory=Stat)
+    style_mae: Stat = Field(default_factory=Stat)
+
+
+class Progress(_M):
+    """Progress curves on normalised steps: ``series[role][measure]`` is one value
+    per bin (None for an empty bin); roles ``gen`` and ``real``; measures
+    ``pass_rate``, ``style_score``, ``edit_distance``."""
+
+    bins: list[float] = Field(default_factory=list)
+    series: dict[str, dict[str, list[Optional[float]]]] = Field(default_factory=dict)
+    counts: dict[str, list[int]] = Field(default_factory=dict)
+
+
+class Item(_M):
+    """One graded code (a real target or a generated attempt) with its measures."""
+
+    id: str
+    key: str
+    sample: int = 0
+    role: Literal["gen", "real"]
+    group: str
+    student_id: str = ""
+    problem_id: str = ""
+    index: int = 0
+    length: Optional[int] = None  # length of the real stream the slot belongs to
+    position: Optional[float] = None  # normalised step index/(length-1); None for 1-attempt streams
+    error_type: Optional[str] = None
+    pass_rate: Optional[float] = None
+    pass_rate_excluded: Optional[float] = None
+    pep8: Optional[float] = None
+    # chars, lines, depth, width, nodes (AST ones None when the code does not parse)
+    features: Optional[dict[str, Optional[float]]] = None
+    style_score: Optional[float] = None
+    edit_distance: Optional[float] = None  # to the previous attempt, when there is one
+    submitted: Optional[bool] = None
+
+
+class RolloutSummary(_M):
+    """Closed-loop measures (``simstudent.metrics.rollout``), mean and sd over the
+    rollouts (each rollout weighted equally)."""
+
+    n_streams: int = 0
+    prefix: int = 0
+    match_threshold: Optional[float] = None
+    coverage: Stat = Field(default_factory=Stat)  # share of real later steps matched
+    grade_proximity: Stat = Field(default_factory=Stat)
+    final_grade_proximity: Stat = Field(default_factory=Stat)
+    ast_match: Stat = Field(default_factory=Stat)
+    codebleu: Stat = Field(default_factory=Stat)
+    attempts_gen: Stat = Field(default_factory=Stat)
+    attempts_real: Stat = Field(default_factory=Stat)
+    stop_reasons: dict[str, int] = Field(default_factory=dict)
+    final_pass_gen: Stat = Field(default_factory=Stat)
+    final_pass_real: Stat = Field(default_factory=Stat)
+
+
+class RunMetrics(_M):
+    """Everything one run measured; written to ``metrics.json``."""
+
+    schema_version: int = SCHEMA_VERSION
+    kind: RunKind
+    label: str
+    model: str = ""
+    adapter: Optional[str] = None
+    template: str = ""
+    split: str
+    context: bool = False
+    k: Optional[int] = None
+    samples: int = 1
+    embedder: str = ""
+    data: str = ""
+    command: str = ""
+    counts: dict[str, int] = Field(default_factory=dict)
+    groups: list[GroupMetrics] = Field(default_factory=list)
+    progress: Optional[Progress] = None
+    floor: list[FloorGroup] = Field(default_factory=list)
+    floor_seed: int = 0
+    floor_repeats: int = 0
+    style_scorer: Optional[dict[str, Any]] = None  # the fitted PCA (per run; the report refits jointly)
+    rollout: Optional[RolloutSummary] = None
+    items: list[Item] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    def group(self, name: str) -> Optional[GroupMetrics]:
+        return next((g for g in self.groups if g.group == name), None)
+
+    def floor_group(self, name: str) -> Optional[FloorGroup]:
+        return next((g for g in self.floor if g.group == name), None)
+
+
+def load_run_metrics(path: Path | str) -> tuple[RunMetrics, Path]:
+    """Load a run's metrics from a run folder or a ``metrics.json`` path.
+
+    Returns the metrics and the folder they came from (where ``embeddings.npz`` may
+    sit). Errors name the file and the field that is wrong.
+    """
+    p = Path(path)
+    file = p / "metrics.json" if p.is_dir() else p
+    if not file.exists():
+        hint = " (has the run finished? rerun its `simstudent eval` command)" if p.is_dir() else ""
+        raise FileNotFoundError(f"{file}: no metrics.json{hint}")
+    try:
+        raw: Any = json.loads(file.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{file}: not valid JSON ({exc})") from None
+    try:
+        return RunMetrics.model_validate(raw), file.parent
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise ValueError(f"{file}: field {where}: {first['msg']} ({exc.error_count()} error(s))") from None

@@ -1,0 +1,209 @@
+"""The ``hf`` backend: transformers (+ peft for LoRA adapters), CPU or GPU.
+
+Requests are grouped by (adapter, sampling settings, stop strings); each group runs in
+left-padded batches of ``batch_size``, longest prompts first. Several adapters share
+one base model: each is loaded once under its own name and activated per sub-batch;
+requests without an adapter run with adapters disabled.
+
+Seeding: a sub-batch is seeded with its first request's ``sampling.seed`` (else the
+backend's ``seed``), so results are reproducible for the same requests and batch size,
+but one request's sample can change when it is batched with different neighbours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+from simstudent.models.adapters import adapter_template, resolve_adapter
+from simstudent.models.base import Completion, GenerationRequest, SamplingParams, truncate_at_stop
+from simstudent.models.loading import (
+    encode_messages,
+    encode_prompt,
+    load_model,
+    load_tokenizer,
+    set_threads,
+)
+
+
+def _group_key(req: GenerationRequest) -> tuple:
+    # Everything but the seed must match for requests to share a generate() call.
+    s = req.sampling
+    sampling = (s.temperature, s.top_p, s.top_k, s.min_p, s.max_new_tokens, s.min_new_tokens)
+    return (req.adapter or "", sampling, tuple(req.stop))
+
+
+class HFBackend:
+    """Batched generation with a transformers causal LM and optional LoRA adapters."""
+
+    name = "hf"
+
+    def __init__(
+        self,
+        model: str = "default",
+        *,
+        adapters: Optional[dict[str, str]] = None,
+        device: Optional[str] = None,
+        dtype: Optional[str] = "auto",
+        batch_size: int = 16,
+        num_threads: Optional[int] = None,
+        seed: Optional[int] = None,
+        adapter_root: Optional[Path] = None,
+    ) -> None:
+        set_threads(num_threads)
+        self.model_name = model
+        self.model, self.model_path = load_model(model, device=device, dtype=dtype)
+        self.tokenizer = load_tokenizer(self.model_path, padding_side="left")
+        self.device = str(next(self.model.parameters()).device)
+        self.batch_size = max(1, batch_size)
+        self.seed = seed
+        self.adapter_root = adapter_root
+        self._adapter_paths: dict[str, Path] = {}
+        self._loaded: set[str] = set()
+        for name, path in (adapters or {}).items():
+            self.add_adapter(name, path)
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        eos_ids.add(self.tokenizer.eos_token_id)
+        self._eos_ids = sorted(i for i in eos_ids if i is not None)
+
+    # ------------------------------------------------------------------ adapters
+
+    def add_adapter(self, name: str, path: str | Path) -> None:
+        """Make an adapter folder available as ``name`` (loaded at first use)."""
+        self._adapter_paths[name] = resolve_adapter(path, self.adapter_root)
+
+    @property
+    def adapter_names(self) -> list[str]:
+        return sorted(self._adapter_paths)
+
+    def template_for(self, adapter: Optional[str]) -> Optional[str]:
+        """The prompt template ``adapter`` was trained with (None for the base model
+        or an adapter without simstudent.json)."""
+        if not adapter:
+            return None
+        self._ensure_known(adapter)
+        try:
+            return adapter_template(self._adapter_paths[adapter])
+        except FileNotFoundError:
+            return None
+
+    def _ensure_known(self, adapter: str) -> None:
+        if adapter not in self._adapter_paths:
+            # Not registered by name: treat it as a folder (or a name under adapters/).
+            self.add_adapter(adapter, adapter)
+
+    def _activate(self, adapter: str) -> None:
+        from peft import PeftModel
+
+        self._ensure_known(adapter)
+        path = str(self._adapter_paths[adapter])
+        if adapter not in self._loaded:
+            if isinstance(self.model, PeftModel):
+                self.model.load_adapter(path, adapter_name=adapter)
+            else:
+                self.model = PeftModel.from_pretrained(self.model, path, adapter_name=adapter)
+            self.model.eval()
+            self._loaded.add(adapter)
+        self.model.set_adapter(adapter)
+
+    @contextlib.contextmanager
+    def _adapter_scope(self, adapter: str) -> Iterator[None]:
+        from peft import PeftModel
+
+        if adapter:
+            self._activate(adapter)
+            yield
+        elif isinstance(self.model, PeftModel):
+            with self.model.disable_adapter():
+                yield
+        else:
+            yield
+
+    # ------------------------------------------------------------------ generation
+
+    def _encode(self, req: GenerationRequest) -> list[int]:
+        if req.prompt is not None:
+            return encode_prompt(self.tokenizer, req.prompt)
+        return encode_messages(self.tokenizer, req.messages or [])
+
+    def _generation_config(self, s: SamplingParams, stops: Sequence[str]) -> Any:
+        from transformers import GenerationConfig
+
+        sample = s.temperature > 0
+        return GenerationConfig(
+            do_sample=sample,
+            temperature=s.temperature if sample else None,
+            top_k=s.top_k if sample and s.top_k > 0 else None,
+            top_p=s.top_p if sample and s.top_p < 1 else None,
+            min_p=s.min_p if sample and s.min_p > 0 else None,
+            max_new_tokens=s.max_new_tokens,
+            min_new_tokens=s.min_new_tokens or None,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self._eos_ids,
+            stop_strings=list(stops) or None,
+        )
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        """Completions for ``requests``, in order."""
+        encoded = [self._encode(r) for r in requests]
+        groups: dict[tuple, list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault(_group_key(r), []).append(i)
+        results: list[Optional[Completion]] = [None] * len(requests)
+        for (adapter, _, stops), idx in groups.items():
+            idx.sort(key=lambda i: -len(encoded[i]))
+            with self._adapter_scope(adapter):
+                for start in range(0, len(idx), self.batch_size):
+                    chunk = idx[start:start + self.batch_size]
+                    outs = self._run_batch([encoded[i] for i in chunk], requests[chunk[0]], list(stops))
+                    for i, c in zip(chunk, outs):
+                        results[i] = c
+        return [c for c in results if c is not None]
+
+    def _run_batch(self, batch: list[list[int]], first: GenerationRequest, stops: list[str]) -> list[Completion]:
+        import torch
+
+        width = max(len(ids) for ids in batch)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch], device=self.device)
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=self.device)
+        seed = first.sampling.seed if first.sampling.seed is not None else self.seed
+        if seed is not None:
+            torch.manual_seed(seed)
+        config = self._generation_config(first.sampling, stops)
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids,
+                attention_mask=mask,
+                generation_config=config,
+                tokenizer=self.tokenizer if stops else None,
+            )
+        done = set(self._eos_ids) | {pad}
+        completions = []
+        for row, ids in zip(out[:, width:].tolist(), batch):
+            n = next((j for j, t in enumerate(row) if t in done), len(row))
+            text = self.tokenizer.decode(row[:n], skip_special_tokens=True)
+            text, hit = truncate_at_stop(text, stops)
+            ended = n < len(row) or hit is not None or n < first.sampling.max_new_tokens
+            completions.append(
+                Completion(
+                    text=text,
+                    finish_reason="stop" if ended else "length",
+                    prompt_tokens=len(ids),
+                    completion_tokens=n,
+                )
+            )
+        return completions
+
+    def close(self) -> None:
+        """Drop the model (frees memory on a GPU)."""
+        self.model = None
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass

@@ -1,0 +1,94 @@
+"""Loading a causal LM + tokenizer the same way for generation and for training.
+
+Both the ``hf`` backend and the LoRA trainer go through these helpers so a prompt is
+tokenised identically at training and at sampling time (no special tokens are added
+to raw prompts; chat messages go through the tokenizer's chat template).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from simstudent.models.default import resolve_model
+
+
+def pick_device(device: Optional[str] = None) -> str:
+    """``device`` if given, else ``cuda`` when available, else ``cpu``."""
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(dtype: Optional[str], device: str) -> Any:
+    """torch dtype: ``auto`` = bfloat16 on a GPU that supports it, float32 otherwise."""
+    import torch
+
+    if dtype in (None, "auto"):
+        if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    table = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
+             "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
+    try:
+        return table[dtype]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; use auto, bf16, fp16 or fp32") from None
+
+
+def set_threads(num_threads: Optional[int]) -> None:
+    """Limit torch's CPU threads (the machine is often shared)."""
+    if num_threads:
+        import torch
+
+        torch.set_num_threads(num_threads)
+
+
+def quiet_transformers() -> None:
+    """Silence transformers' per-load progress bars and advisory warnings."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def load_tokenizer(model_path: str, *, padding_side: str = "left") -> Any:
+    """Tokenizer with a pad token (EOS when the model has none) and the padding side
+    generation needs (left) or training uses (right)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_path)
+    if tok.pad_token_id is None:
+        if tok.eos_token is None:
+            raise ValueError(f"tokenizer of {model_path} has neither a pad nor an EOS token")
+        tok.pad_token = tok.eos_token
+    tok.padding_side = padding_side
+    return tok
+
+
+def load_model(model: str, *, device: Optional[str] = None, dtype: Optional[str] = None) -> tuple[Any, str]:
+    """(model on its device in eval mode, resolved path or id)."""
+    from transformers import AutoModelForCausalLM
+
+    quiet_transformers()
+    path = resolve_model(model)
+    dev = pick_device(device)
+    lm = AutoModelForCausalLM.from_pretrained(path, dtype=pick_dtype(dtype, dev))
+    lm.to(dev)
+    lm.eval()
+    return lm, path
+
+
+def encode_prompt(tokenizer: Any, prompt: str) -> list[int]:
+    """Token ids of a raw-text prompt, without special tokens added."""
+    return list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+
+def encode_messages(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
+    """Token ids of chat messages through the tokenizer's chat template, ready for
+    the assistant's reply."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError("this model's tokenizer has no chat template; use a prompt (ft-*) template instead")
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return encode_prompt(tokenizer, text)

@@ -1,0 +1,390 @@
+"""Prompt templates: the seed paper's (Fig. 5 fine-tune, Fig. 6 prompting) and a
+feedback-aware template for the closed loop, plus completion parsing.
+
+Every template has a name in :data:`TEMPLATES`:
+
+- ``ft-exp1``, ``ft-exp1-ctx``, ``ft-exp2``, ``ft-exp2-ctx``: raw-text prompts for base
+  and fine-tuned models (Fig. 5). The prompt is followed directly by the completion.
+- ``chat-exp1``, ``chat-exp1-ctx``, ``chat-exp2``, ``chat-exp2-ctx``: chat messages for
+  instruct models (Fig. 6) with the paper's system prompt.
+- ``ft-loop``, ``chat-loop``: the closed loop; each earlier attempt is followed by the
+  grader's feedback (and a hint, when one was given).
+
+Layout decisions the paper leaves open (documented in docs/models.md):
+
+- In fine-tune prompts each section label sits on its own line, its content on the
+  next; the prompt ends with a newline, so the completion starts at ``<code>``.
+- Attempt lists (SUBMISSIONS, PAST PROBLEM SUBMISSIONS) are numbered from 1, oldest
+  first, one per line: ``1. <code>...</code>``; a missing attempt is ``1. None``; an
+  empty list is the single word ``None``.
+- The completion is ``<code>{code}</code>``, followed by ``<SUBMIT>`` when the target is
+  the last attempt of its stream, for exp2 and loop templates only (the paper's exp1
+  templates never mention ``<SUBMIT>``). The trainer appends the tokenizer's EOS.
+- ``\\r\\n`` line endings in code are normalised to ``\\n``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional, Sequence, Union
+
+from simstudent.schema import Attempt, Example, Problem
+
+SYSTEM_PROMPT = (
+    "You are a helpful assistant simulating a student in an introduction to Python "
+    "programming course working on a homework problem."
+)
+SUBMIT_TOKEN = "<SUBMIT>"
+CODE_OPEN, CODE_CLOSE = "<code>", "</code>"
+
+# A base model that is not fine-tuned tends to start a new prompt after its answer.
+_FT_STOPS = ("\nPROBLEM INSTRUCTIONS:", "\nPAST PROBLEM SUBMISSIONS:")
+
+
+@dataclass(frozen=True)
+class Template:
+    """A named prompt layout."""
+
+    name: str
+    kind: Literal["ft", "chat"]
+    exp: Literal["exp1", "exp2", "loop"]
+    context: Optional[bool]  # None: context optional (loop templates)
+    stop: tuple[str, ...] = ()
+
+    @property
+    def marks_submit(self) -> bool:
+        """Whether completions of this template end with ``<SUBMIT>`` on a final attempt."""
+        return self.exp != "exp1"
+
+
+TEMPLATES: dict[str, Template] = {}
+for _kind in ("ft", "chat"):
+    for _exp in ("exp1", "exp2"):
+        for _ctx in (False, True):
+            _name = f"{_kind}-{_exp}" + ("-ctx" if _ctx else "")
+            TEMPLATES[_name] = Template(_name, _kind, _exp, _ctx, _FT_STOPS if _kind == "ft" else ())
+    TEMPLATES[f"{_kind}-loop"] = Template(
+        f"{_kind}-loop", _kind, "loop", None, _FT_STOPS if _kind == "ft" else ()
+    )
+
+
+def get_template(name: str) -> Template:
+    """The template called ``name``; a clear error lists the known ones."""
+    try:
+        return TEMPLATES[name]
+    except KeyError:
+        raise KeyError(f"unknown prompt template {name!r}; known: {', '.join(TEMPLATES)}") from None
+
+
+def template_name(exp: str, context: bool, kind: str = "ft") -> str:
+    """The paper template for an experiment, e.g. ``template_name("exp2", True) == "ft-exp2-ctx"``."""
+    return get_template(f"{kind}-{exp}" + ("-ctx" if context else "")).name
+
+
+@dataclass
+class RenderedPrompt:
+    """A rendered prompt: ``prompt`` (ft templates) or ``messages`` (chat templates),
+    plus the target ``completion`` when rendered from an Example."""
+
+    template: str
+    prompt: Optional[str] = None
+    messages: Optional[list[dict[str, str]]] = None
+    completion: Optional[str] = None
+    stop: list[str] = field(default_factory=list)
+
+    def to_request(self, sampling: Any = None, adapter: Optional[str] = None) -> Any:
+        """A :class:`simstudent.models.base.GenerationRequest` for this prompt."""
+        from simstudent.models.base import GenerationRequest, SamplingParams
+
+        return GenerationRequest(
+            prompt=self.prompt,
+            messages=self.messages,
+            sampling=sampling or SamplingParams(),
+            stop=list(self.stop),
+            adapter=adapter,
+        )
+
+
+# ----------------------------------------------------------------------------- pieces
+
+
+def _norm(code: str) -> str:
+    return code.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _wrap(code: str) -> str:
+    return f"{CODE_OPEN}{_norm(code)}{CODE_CLOSE}"
+
+
+def format_attempts(codes: Sequence[Optional[str]]) -> str:
+    """Numbered attempt list: ``1. <code>...</code>`` per line, ``N. None`` for a
+    missing attempt, ``None`` for an empty list."""
+    if not codes:
+        return "None"
+    return "\n".join(f"{i}. {'None' if c is None else _wrap(c)}" for i, c in enumerate(codes, 1))
+
+
+def format_completion(code: str, submitted: bool = False) -> str:
+    """The completion a model is trained to produce: ``<code>..</code>[<SUBMIT>]``."""
+    return _wrap(code) + (SUBMIT_TOKEN if submitted else "")
+
+
+def _ft_problem(problem: Problem) -> list[str]:
+    return [
+        "PROBLEM INSTRUCTIONS:",
+        _norm(problem.instructions),
+        "FIXED CODE:",
+        _wrap(problem.fixed_code),
+        "TODO CODE:",
+        _wrap(problem.skeleton_code),
+    ]
+
+
+def _chat_problem(problem: Problem) -> list[str]:
+    return [
+        f"<p>PROBLEM INSTRUCTIONS: {_norm(problem.instructions)}</p>",
+        f"<p>FIXED CODE: {_wrap(problem.fixed_code)}</p>",
+        f"<p>TODO CODE: {_wrap(problem.skeleton_code)}</p>",
+    ]
+
+
+_ONLY_TODO = "You may only implement functions and classes in the TODO CODE. Do not include docstrings."
+_FIXED = (
+    "FIXED CODE (if any) is provided for you. Do not modify or include it in your attempt. "
+    "Do not include any other code."
+)
+_WRAP = "Wrap the generated code in <code> and </code> tags so that it can be easily extracted."
+_PRIOR = (
+    "You are provided with the student's previous attempts for the current problem "
+    "(SUBMISSIONS SO FAR). Use that progress for generating the student's next attempt."
+)
+_ALL_NONE = "If all previous attempts are None, generate a first attempt."
+_SUBMIT = (
+    "If the generated next attempt is the student's final attempt, append \"<SUBMIT>\" "
+    "to the end of your attempt."
+)
+_ROLE = "You are simulating a student taking an introduction to Python programming course."
+# simstudent's own wording for the closed loop (not from the paper).
+_FEEDBACK = (
+    "Each previous attempt is followed by the autograder's FEEDBACK on it, and sometimes "
+    "a HINT from a tutor. The student has read them before making the next attempt."
+)
+
+
+def _bullets(items: Sequence[str]) -> list[str]:
+    return ['<ul style="list-style-type: none">', *(f"* {i}" for i in items), "</ul>"]
+
+
+def _chat_instructions(exp: str, context: bool, stage: str = "") -> list[str]:
+    """Fig. 6's instruction paragraph and bullet list (loop: simstudent's variant)."""
+    if exp == "exp1":
+        head = f"Generate the student's {stage} attempt at the TODO CODE of the current problem."
+        items = [_ONLY_TODO, _FIXED]
+        if context:
+            items.append(
+                f"You are also provided with the student's {stage} attempt for a past problem "
+                f"from a past homework. Use it as a reference to predict the student's {stage} "
+                "attempt for the current problem."
+            )
+        return [f"<p>{_ROLE} {head}</p>", *_bullets([*items, _WRAP])]
+    how = "based on the" if context else "conditioned on their"
+    head = f"Generate the student's next attempt at the TODO CODE of the current problem {how} SUBMISSIONS SO FAR."
+    # The paper orders these two bullets differently with and without context.
+    items = [_ONLY_TODO, _FIXED, _PRIOR] + ([_SUBMIT, _ALL_NONE] if context else [_ALL_NONE, _SUBMIT])
+    if exp == "loop":
+        items.insert(3, _FEEDBACK)
+    if context:
+        items.append(
+            "You are also provided with the student's previous attempts for a past problem "
+            "from a past homework. Use it as a reference to predict the student's next "
+            "attempt for the current problem."
+        )
+    return [f"<p>{_ROLE} {head}</p>", *_bullets([*items, _WRAP])]
+
+
+def _chat(user: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def _render(
+    tpl: Template,
+    problem: Problem,
+    *,
+    attempts_text: Optional[str],
+    context: Optional[Sequence[Optional[str]]],
+    stage: str = "",
+) -> RenderedPrompt:
+    """Assemble one prompt; ``attempts_text`` is None for exp1, ``context`` None when
+    the template shows no past-problem submissions."""
+    if tpl.kind == "ft":
+        lines: list[str] = []
+        if context is not None:
+            lines += ["PAST PROBLEM SUBMISSIONS:", format_attempts(context)]
+        lines += _ft_problem(problem)
+        lines += [f"{stage}:"] if attempts_text is None else ["SUBMISSIONS:", attempts_text]
+        return RenderedPrompt(tpl.name, prompt="\n".join(lines) + "\n", stop=list(tpl.stop))
+    parts: list[str] = []
+    if context is not None:
+        parts.append(f"<p>PAST PROBLEM SUBMISSIONS:\n{format_attempts(context)}</p>")
+    parts += _chat_problem(problem)
+    if attempts_text is not None:
+        parts.append(f"<p>SUBMISSIONS SO FAR:\n{attempts_text}</p>")
+    exp = "exp1" if attempts_text is None else tpl.exp
+    parts += _chat_instructions(exp, context is not None, stage)
+    return RenderedPrompt(tpl.name, messages=_chat("\n".join(parts)), stop=list(tpl.stop))
+
+
+# ----------------------------------------------------------------------------- public
+
+
+def render_example(example: Example, problem: Problem, template: Optional[str] = None) -> RenderedPrompt:
+    """Render a paper Example (exp1 or exp2) with its problem; the result carries the
+    target completion. ``template`` defaults to the ft template matching the example
+    (context when ``example.context_problem_id`` is set)."""
+    if problem.id != example.problem_id:
+        raise ValueError(f"example {example.key} is about {example.problem_id!r}, got problem {problem.id!r}")
+    tpl = get_template(template or template_name(example.exp, example.context_problem_id is not None))
+    if tpl.exp != example.exp:
+        raise ValueError(f"template {tpl.name!r} is for {tpl.exp}, example {example.key} is {example.exp}")
+    context = list(example.context) if tpl.context else None
+    if example.exp == "exp1":
+        if example.stage is None:
+            raise ValueError(f"exp1 example {example.key} has no stage")
+        out = _render(tpl, problem, attempts_text=None, context=context, stage=example.stage)
+    else:
+        out = _render(tpl, problem, attempts_text=format_attempts(example.prior), context=context)
+    out.completion = format_completion(example.target, example.is_final and tpl.marks_submit)
+    return out
+
+
+def render_ft(example: Example, problem: Problem, template: Optional[str] = None) -> tuple[str, str]:
+    """(prompt, completion) of an Example in a fine-tune template."""
+    r = render_example(example, problem, template)
+    if r.prompt is None:
+        raise ValueError(f"template {r.template!r} is a chat template; use render_chat")
+    return r.prompt, r.completion or ""
+
+
+def render_chat(example: Example, problem: Problem, context: Optional[bool] = None) -> list[dict[str, str]]:
+    """Chat messages (system + user) of an Example in the paper's prompting format."""
+    ctx = example.context_problem_id is not None if context is None else context
+    r = render_example(example, problem, template_name(example.exp, ctx, kind="chat"))
+    return r.messages or []
+
+
+@dataclass
+class LoopTurn:
+    """One earlier attempt in the closed loop, with what the student was told after it."""
+
+    code: Optional[str]
+    feedback: str = ""
+    hint: Optional[str] = None
+
+
+TurnLike = Union[LoopTurn, Attempt, tuple, dict]
+
+
+def _as_turns(attempts: Sequence[TurnLike]) -> list[LoopTurn]:
+    """Normalise attempts. A schema.Attempt's ``hint`` was shown *before* it, so it is
+    moved onto the previous turn (it answered that attempt)."""
+    turns: list[LoopTurn] = []
+    for i, a in enumerate(attempts):
+        if isinstance(a, LoopTurn):
+            turns.append(a)
+        elif isinstance(a, Attempt):
+            turns.append(LoopTurn(a.code, a.grade.feedback if a.grade else ""))
+            if a.hint and i > 0:
+                turns[i - 1].hint = a.hint
+        elif isinstance(a, tuple):
+            turns.append(LoopTurn(*a))
+        elif isinstance(a, dict):
+            turns.append(LoopTurn(**a))
+        else:
+            raise TypeError(f"attempt {i}: expected LoopTurn, Attempt, tuple or dict, got {type(a).__name__}")
+    return turns
+
+
+def _format_turns(turns: Sequence[LoopTurn]) -> str:
+    if not turns:
+        return "None"
+    lines: list[str] = []
+    for i, t in enumerate(turns, 1):
+        lines.append(f"{i}. {'None' if t.code is None else _wrap(t.code)}")
+        lines.append(f"FEEDBACK: {_norm(t.feedback).strip() or 'None'}")
+        if t.hint:
+            lines.append(f"HINT: {_norm(t.hint).strip()}")
+    return "\n".join(lines)
+
+
+def render_loop_prompt(
+    problem: Problem,
+    attempts_with_feedback: Sequence[TurnLike],
+    persona_context: Optional[Sequence[Optional[str]]] = None,
+    template: str = "ft-loop",
+    *,
+    hint: Optional[str] = None,
+    k: int = 3,
+) -> RenderedPrompt:
+    """The prompt for the next attempt in the closed loop.
+
+    ``attempts_with_feedback``: earlier attempts, oldest first (``LoopTurn``,
+    ``schema.Attempt``, ``(code, feedback[, hint])`` or a dict). ``persona_context``: the
+    student's attempts on a past problem (shown as PAST PROBLEM SUBMISSIONS), or None.
+    ``hint``: extra feedback given after the latest attempt.
+
+    With a loop template every attempt is shown, followed by its feedback. With an exp2
+    template (for an adapter trained on the paper's format) only the last ``k``
+    attempts are shown, padded with None, without feedback - exactly as in training.
+    """
+    tpl = get_template(template)
+    turns = _as_turns(attempts_with_feedback)
+    if hint and turns:
+        turns[-1] = LoopTurn(turns[-1].code, turns[-1].feedback, hint)
+    if tpl.exp == "exp1":
+        raise ValueError(f"template {tpl.name!r} renders single snapshots; use an exp2 or loop template")
+    if tpl.exp == "exp2":
+        codes = [t.code for t in turns][-k:] if k > 0 else []
+        codes = [None] * (k - len(codes)) + codes
+        context = (list(persona_context) if persona_context is not None else []) if tpl.context else None
+        return _render(tpl, problem, attempts_text=format_attempts(codes), context=context)
+    text = _format_turns(turns)
+    if hint and not turns:
+        text += f"\nHINT: {_norm(hint).strip()}"
+    context = list(persona_context) if persona_context is not None else None
+    return _render(tpl, problem, attempts_text=text, context=context)
+
+
+_FENCE = re.compile(r"```[ \t]*[\w+-]*[ \t]*\n(.*?)(?:```|\Z)", re.S)
+
+
+def _trim_blank_lines(code: str) -> str:
+    code = re.sub(r"\A(?:[ \t]*\n)+", "", code)
+    return re.sub(r"(?:\n[ \t]*)+\Z", "", code).rstrip("\n")
+
+
+def parse_completion(text: str) -> tuple[str, bool]:
+    """(code, submitted) from a model's output.
+
+    The code is the first ``<code>...</code>`` block (a missing ``</code>`` runs to
+    ``<SUBMIT>`` or the end); failing that the first markdown fence (a missing closing
+    fence runs to the end); failing that the whole text. A fence inside the code block
+    is unwrapped. ``<SUBMIT>`` anywhere marks the attempt as submitted and is removed
+    from the code. Blank lines at either end of the code are dropped.
+    """
+    text = _norm(text)
+    submitted = SUBMIT_TOKEN in text
+    start = text.find(CODE_OPEN)
+    if start >= 0:
+        body = text[start + len(CODE_OPEN):]
+        end = body.find(CODE_CLOSE)
+        if end < 0:
+            end = body.find(SUBMIT_TOKEN)
+        code = body if end < 0 else body[:end]
+        fence = _FENCE.search(code)
+        if fence and not code[: fence.start()].strip():
+            code = fence.group(1)
+    else:
+        fence = _FENCE.search(text)
+        code = fence.group(1) if fence else text
+    return _trim_blank_lines(code.replace(SUBMIT_TOKEN, "")), submitted
