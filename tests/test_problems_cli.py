@@ -62,7 +62,7 @@ def test_validate_names_file_and_field_and_exits_nonzero(tmp_path):
         "skeleton_code = '''\ndef f(x):\n    \"\"\"\n    >>> f(2)\n    4\n    \"\"\"\n'''\n"
     )
     (folder / "wrong_ref.toml").write_text(
-        'id = "wrong_ref"\n' + good + "reference_solution = 'def f(x):\\n    return x + 3\\n'\n"
+        'id = "wrong_ref"\n' + good + "reference_solution = \"def f(x):\\n    return x + 3\\n\"\n"
     )
     (folder / "bad_key.toml").write_text('id = "bad_key"\nsolution = "x"\n' + good)
     result = _run("validate", str(folder))

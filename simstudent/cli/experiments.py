@@ -1,9 +1,196 @@
-"""CLI commands of this stage (filled in by its issue)."""
+"""``simstudent eval exp1|exp2|rollout`` and ``simstudent report``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import List, Optional
+
 import typer
+
+from simstudent.cli._common import console, fail
+
+eval_app = typer.Typer(
+    help="Run the paper's experiments (exp1, exp2) and closed-loop rollouts into a run folder.",
+    no_args_is_help=True,
+)
+
+# Options shared by every eval command (typer has no option groups: defaults here).
+_DATA = typer.Option(..., "--data", help="Dataset: ProgSnap2 folder, Dublin CSV or native JSONL.")
+_SPLIT = typer.Option("test_NS_OP", "--split", help="test_NS_OP (new students, old problems) or test_NS_NP.")
+_SPLIT_SEED = typer.Option(0, "--split-seed", help="Seed of the student/problem split (same as `simstudent train`).")
+_TEST_FRAC = typer.Option(0.2, "--test-fraction", help="Share of students held out as test students.")
+_PROB_FRAC = typer.Option(0.2, "--problem-fraction", help="Share of problems held out (test_NS_NP).")
+_FOLD = typer.Option(None, "--itap-fold", help="Use ITAP's CV/FoldN/Test.csv students as the test students.")
+_PROBLEMS = typer.Option(None, "--problems", help="Problem specs: a course under scenarios/ or a folder.")
+_MODEL = typer.Option("default", "--model", help="'default' (SmolLM2-135M-Instruct), a HF id or a local path.")
+_ADAPTER = typer.Option(None, "--adapter", help="A LoRA adapter folder (or a name under adapters/).")
+_BACKEND = typer.Option("hf", "--backend", help="hf | vllm | openai")
+_BASE_URL = typer.Option(None, "--base-url", help="openai backend: URL of an OpenAI-compatible server.")
+_TEMPLATE = typer.Option(None, "--template", help="Prompt template family (default: adapter's kind, else chat).")
+_SAMPLES = typer.Option(1, "--samples", min=1, help="Completions per example.")
+_LIMIT = typer.Option(None, "--limit", min=1, help="Only the first N examples (streams for rollout).")
+_OUT = typer.Option(None, "--out", help="Run folder (default: runs/<exp>-<split>-<label>...).")
+_BATCH = typer.Option(8, "--batch-size", min=1, help="Requests per backend call.")
+_MAX_NEW = typer.Option(256, "--max-new-tokens", min=1, help="Token budget per completion.")
+_SEED = typer.Option(0, "--seed", help="Sampling seed.")
+_EMBEDDER = typer.Option("minilm", "--embedder", help="minilm (offline default) | tfidf | sfr-code")
+_LABEL = typer.Option(None, "--label", help="Model name shown in the report's tables.")
+_OVERWRITE = typer.Option(False, "--overwrite", help="Start over in an existing run folder.")
+_QUIET = typer.Option(False, "--quiet", help="No progress bars.")
+
+
+def _data_cfg(data: str, split: str, split_seed: int, test_fraction: float, problem_fraction: float,
+              itap_fold: Optional[int], problems: Optional[str]):
+    from simstudent.experiments.inputs import DataConfig
+
+    if split not in ("test_NS_OP", "test_NS_NP"):
+        fail(f"--split must be test_NS_OP or test_NS_NP, got {split!r}")
+    return DataConfig(data=data, split=split, split_seed=split_seed, test_fraction=test_fraction,  # type: ignore[arg-type]
+                      problem_fraction=problem_fraction, itap_fold=itap_fold, problems=problems)
+
+
+def _gen_cfg(model, adapter, backend, base_url, template, samples, batch_size, max_new_tokens, seed):
+    from simstudent.experiments.runner import GenerationConfig
+
+    return GenerationConfig(model=model, adapter=adapter, backend=backend, base_url=base_url, template=template,
+                            samples=samples, batch_size=batch_size, max_new_tokens=max_new_tokens, seed=seed)
+
+
+def _summary(metrics: dict, out: Path) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"{metrics['kind']} {metrics['split']} - {metrics['label']}", show_lines=False)
+    for col in ("group", "n gen", "KNN dist", "coverage", "cosine", "pass rate gen/real", "PEP 8 gen/real"):
+        t.add_column(col)
+
+    def f(x, d=3):
+        return "-" if x is None else f"{x:.{d}f}"
+
+    for g in metrics["groups"]:
+        t.add_row(g["group"], str(g["n_gen"]), f(g["knn_distance"]), f(g["coverage"]),
+                  f(g["cosine_distance"]["mean"]),
+                  f"{f(g['pass_rate']['gen']['mean'], 2)} / {f(g['pass_rate']['real']['mean'], 2)}",
+                  f"{f(g['pep8']['gen']['mean'], 1)} / {f(g['pep8']['real']['mean'], 1)}")
+    console.print(t)
+    console.print(f"run folder: [bold]{out}[/]  (metrics.json, generations.jsonl, grades.jsonl)")
+
+
+def _default_out(kind: str, split: str, label: str, context: bool, k: Optional[int]) -> Path:
+    tail = f"-k{k}" if k is not None else ""
+    return Path("runs") / f"{kind}-{split}-{label}{tail}-{'ctx' if context else 'noctx'}"
+
+
+def _run_exp(exp: str, **kw) -> None:
+    from simstudent.experiments.runfolder import RunFolderError
+    from simstudent.experiments.runner import ExperimentConfig, current_command, run_experiment
+
+    try:
+        cfg = ExperimentConfig(
+            exp=exp,
+            data=_data_cfg(kw["data"], kw["split"], kw["split_seed"], kw["test_fraction"], kw["problem_fraction"],
+                           kw["itap_fold"], kw["problems"]),
+            gen=_gen_cfg(kw["model"], kw["adapter"], kw["backend"], kw["base_url"], kw["template"], kw["samples"],
+                         kw["batch_size"], kw["max_new_tokens"], kw["seed"]),
+            context=kw["context"], k=kw.get("k", 3), limit=kw["limit"], embedder=kw["embedder"],
+            label=kw["label"], command=current_command(),
+        )
+        out = Path(kw["out"]) if kw["out"] else _default_out(exp, cfg.data.split, cfg.run_label(), cfg.context,
+                                                             cfg.k if exp == "exp2" else None)
+        metrics = run_experiment(cfg, out, overwrite=kw["overwrite"], show_progress=not kw["quiet"])
+    except (FileNotFoundError, ValueError, KeyError, RunFolderError) as exc:
+        fail(str(exc).strip("'\""))
+    _summary(metrics, out)
+
+
+def _exp1(
+    data: str = _DATA, split: str = _SPLIT, split_seed: int = _SPLIT_SEED, test_fraction: float = _TEST_FRAC,
+    problem_fraction: float = _PROB_FRAC, itap_fold: Optional[int] = _FOLD, problems: Optional[str] = _PROBLEMS,
+    context: bool = typer.Option(True, "--context/--no-context", help="Show the student's attempt on an earlier problem."),
+    model: str = _MODEL, adapter: Optional[str] = _ADAPTER, backend: str = _BACKEND, base_url: Optional[str] = _BASE_URL,
+    template: Optional[str] = _TEMPLATE, samples: int = _SAMPLES, limit: Optional[int] = _LIMIT,
+    out: Optional[str] = _OUT, batch_size: int = _BATCH, max_new_tokens: int = _MAX_NEW, seed: int = _SEED,
+    embedder: str = _EMBEDDER, label: Optional[str] = _LABEL, overwrite: bool = _OVERWRITE, quiet: bool = _QUIET,
+) -> None:
+    """exp1 (low resolution): first / middle / last attempt of every test stream."""
+    _run_exp("exp1", **locals())
+
+
+def _exp2(
+    data: str = _DATA, split: str = _SPLIT, split_seed: int = _SPLIT_SEED, test_fraction: float = _TEST_FRAC,
+    problem_fraction: float = _PROB_FRAC, itap_fold: Optional[int] = _FOLD, problems: Optional[str] = _PROBLEMS,
+    context: bool = typer.Option(True, "--context/--no-context", help="Show k+1 attempts of an earlier problem."),
+    k: int = typer.Option(3, "--k", min=1, help="Previous attempts shown (the paper: 1 or 3)."),
+    model: str = _MODEL, adapter: Optional[str] = _ADAPTER, backend: str = _BACKEND, base_url: Optional[str] = _BASE_URL,
+    template: Optional[str] = _TEMPLATE, samples: int = _SAMPLES, limit: Optional[int] = _LIMIT,
+    out: Optional[str] = _OUT, batch_size: int = _BATCH, max_new_tokens: int = _MAX_NEW, seed: int = _SEED,
+    embedder: str = _EMBEDDER, label: Optional[str] = _LABEL, overwrite: bool = _OVERWRITE, quiet: bool = _QUIET,
+) -> None:
+    """exp2 (high resolution): every next attempt from the k real attempts before it."""
+    _run_exp("exp2", **locals())
+
+
+def _rollout(
+    data: str = _DATA, split: str = _SPLIT, split_seed: int = _SPLIT_SEED, test_fraction: float = _TEST_FRAC,
+    problem_fraction: float = _PROB_FRAC, itap_fold: Optional[int] = _FOLD, problems: Optional[str] = _PROBLEMS,
+    context: bool = typer.Option(True, "--context/--no-context", help="Show the student's work on an earlier problem."),
+    prefix: int = typer.Option(2, "--prefix", min=2, help="Real attempts injected before the model takes over."),
+    max_new_attempts: int = typer.Option(6, "--max-new-attempts", min=1, help="Generated attempts at most."),
+    k: Optional[int] = typer.Option(None, "--k", min=1, help="exp2-template adapters: attempts shown (default: the adapter's)."),
+    model: str = _MODEL, adapter: Optional[str] = _ADAPTER, backend: str = _BACKEND, base_url: Optional[str] = _BASE_URL,
+    template: Optional[str] = _TEMPLATE, limit: Optional[int] = _LIMIT, out: Optional[str] = _OUT,
+    batch_size: int = _BATCH, max_new_tokens: int = _MAX_NEW, seed: int = _SEED, embedder: str = _EMBEDDER,
+    label: Optional[str] = _LABEL, overwrite: bool = _OVERWRITE, quiet: bool = _QUIET,
+) -> None:
+    """Closed loop: the SimulatedStudent continues real streams from their first attempts."""
+    from simstudent.experiments.rollout import RolloutConfig, run_rollouts
+    from simstudent.experiments.runfolder import RunFolderError
+    from simstudent.experiments.runner import current_command
+
+    try:
+        cfg = RolloutConfig(
+            data=_data_cfg(data, split, split_seed, test_fraction, problem_fraction, itap_fold, problems),
+            gen=_gen_cfg(model, adapter, backend, base_url, template, 1, batch_size, max_new_tokens, seed),
+            context=context, prefix=prefix, max_new_attempts=max_new_attempts, limit=limit, embedder=embedder,
+            label=label, command=current_command(), k=k,
+        )
+        folder = Path(out) if out else _default_out("rollout", split, cfg.run_label(), context, None)
+        metrics = run_rollouts(cfg, folder, overwrite=overwrite, show_progress=not quiet)
+    except (FileNotFoundError, ValueError, KeyError, RunFolderError) as exc:
+        fail(str(exc).strip("'\""))
+    _summary(metrics, folder)
+    ro = metrics.get("rollout") or {}
+    if ro:
+        console.print(
+            f"rollouts: {ro['n_streams']}  step coverage {ro['coverage']['mean']}  "
+            f"grade proximity {ro['grade_proximity']['mean']}  CodeBLEU-like {ro['codebleu']['mean']}"
+        )
+
+
+eval_app.command("exp1")(_exp1)
+eval_app.command("exp2")(_exp2)
+eval_app.command("rollout")(_rollout)
+
+
+def report(
+    runs: List[str] = typer.Argument(..., help="Run folders (or metrics.json files)."),
+    out: str = typer.Option("report", "--out", help="Folder for index.html, README.md and the figures."),
+    title: str = typer.Option("simstudent evaluation report", "--title"),
+    notes: Optional[str] = typer.Option(None, "--notes", help="A Markdown file shown at the top of the page."),
+) -> None:
+    """Tables (paper Tab. 1-3 + closed loop) and figures (Fig. 2-4) from finished runs."""
+    from simstudent.experiments.report import build_report
+
+    try:
+        rep = build_report(runs, out, title=title, notes=notes)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    console.print(f"[bold]{len(rep.tables)}[/] tables, [bold]{len(rep.figures)}[/] figures from {len(rep.runs)} runs")
+    for w in rep.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+    console.print(f"wrote {rep.html_path} and {rep.md_path}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the top-level app."""
+    """Add ``eval`` (exp1|exp2|rollout) and ``report`` to the top-level app."""
+    app.add_typer(eval_app, name="eval")
+    app.command("report")(report)

@@ -1,9 +1,120 @@
-"""CLI commands of this stage (filled in by its issue)."""
+"""`simstudent train` and `simstudent adapters list`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from simstudent.cli._common import console, err_console, fail, print_json
+
+adapters_app = typer.Typer(help="Trained LoRA adapters.", no_args_is_help=True)
+
+
+def train(
+    data: Path = typer.Option(..., "--data", help="Dataset: ProgSnap2 folder, Dublin CSV or simstudent JSONL."),
+    exp: str = typer.Option("exp2", "--exp", help="exp1 (first/middle/last) or exp2 (next attempt from k)."),
+    k: int = typer.Option(3, "--k", help="exp2: previous attempts shown (the paper uses 1 and 3)."),
+    context: bool = typer.Option(True, "--context/--no-context", help="Show the student's work on an earlier problem."),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the student/problem split."),
+    itap_fold: Optional[int] = typer.Option(None, "--itap-fold", help="Take test students from ITAP's CV/FoldN."),
+    problems: Optional[str] = typer.Option(None, "--problems", help="Course name or folder of problem specs "
+                                           "(default: the dataset's name, e.g. scenarios/itap)."),
+    model: str = typer.Option("default", "--model", help="'default' (SmolLM2-135M-Instruct), a HF id or a folder."),
+    template: Optional[str] = typer.Option(None, "--template", help="Prompt template (default: ft-<exp>[-ctx])."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Adapter folder (default: adapters/<exp>-k<k>-<ctx>)."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N optimizer steps (smoke runs)."),
+    epochs: float = typer.Option(1.0, "--epochs"),
+    lr: float = typer.Option(1e-4, "--lr"),
+    batch_size: int = typer.Option(4, "--batch-size", help="Examples per micro-batch."),
+    grad_accum: int = typer.Option(4, "--grad-accum", help="Micro-batches per step (paper: 16 effective)."),
+    max_seq_len: int = typer.Option(2048, "--max-seq-len"),
+    save_steps: int = typer.Option(50, "--save-steps", help="Checkpoint every N steps."),
+    seed: int = typer.Option(42, "--seed"),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: cuda if available)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in --out."),
+) -> None:
+    """LoRA-fine-tune a model on a dataset's paper examples; writes an adapter."""
+    from pydantic import ValidationError
+
+    from simstudent.data import DataError
+    from simstudent.paths import ADAPTERS_DIR
+    from simstudent.prompts import get_template, template_name
+    from simstudent.training import LoraTrainConfig, prepare_examples, train_lora
+
+    if exp not in ("exp1", "exp2"):
+        fail(f"--exp must be exp1 or exp2, got {exp!r}")
+    try:
+        tpl = template or template_name(exp, context)
+        if get_template(tpl).exp != exp:
+            fail(f"--template {tpl} is for {get_template(tpl).exp}, not {exp}")
+        config = LoraTrainConfig(
+            model=model, template=tpl, max_steps=max_steps, epochs=epochs, lr=lr,
+            per_device_batch_size=batch_size, grad_accum=grad_accum, max_seq_len=max_seq_len,
+            save_steps=save_steps, seed=seed, device=device, num_threads=threads,
+        )
+    except (KeyError, ValidationError) as exc:
+        fail(str(exc))
+    name = f"{exp}-k{k}" if exp == "exp2" else exp
+    out_dir = out or ADAPTERS_DIR / f"{name}-{'ctx' if context else 'noctx'}"
+    try:
+        prepared = prepare_examples(data, exp=exp, k=k, context=context, split_seed=split_seed,
+                                    itap_fold=itap_fold, problems_from=problems)
+    except (DataError, FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    for note in prepared.notes:
+        err_console.print(f"[yellow]note:[/] {note}")
+    err_console.print(f"{len(prepared.examples)} {exp} examples from {prepared.n_train_streams} train streams "
+                      f"of {prepared.dataset_name}; template {tpl}; effective batch {config.effective_batch_size}")
+    meta = {
+        "name": out_dir.name, "exp": exp, "k": k if exp == "exp2" else None, "context": context,
+        "data": str(data), "split_seed": split_seed, "itap_fold": itap_fold, "notes": prepared.notes,
+    }
+    try:
+        result = train_lora(prepared.examples, prepared.problems, config, out_dir,
+                            template=tpl, meta=meta, resume=resume, console=err_console)
+    except (FileExistsError, ValueError, KeyError) as exc:
+        fail(str(exc))
+    loss = f"{result.final_loss:.4f}" if result.final_loss is not None else "-"
+    console.print(f"adapter written to {result.out_dir} ({result.steps} steps, final loss {loss})")
+
+
+@adapters_app.command("list")
+def adapters_list(
+    root: Optional[Path] = typer.Option(None, "--dir", help="Folder of adapters (default: adapters/)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List trained adapters and how each was made."""
+    from rich.table import Table
+
+    from simstudent.models.adapters import AdapterMeta, list_adapters
+
+    found = list_adapters(root)
+    if as_json:
+        print_json([
+            {"path": str(p), **(m.model_dump(mode="json") if isinstance(m, AdapterMeta) else {"error": m})}
+            for p, m in found
+        ])
+        return
+    if not found:
+        console.print(f"no adapters under {root or 'adapters/'}")
+        return
+    table = Table("name", "base model", "template", "exp", "k", "ctx", "steps", "final loss", "examples", "created")
+    for path, m in found:
+        if isinstance(m, str):
+            table.add_row(path.name, f"[red]{m}[/]", *[""] * 8)
+            continue
+        table.add_row(
+            path.name, m.base_model, m.template, m.exp, str(m.k or "-"), "yes" if m.context else "no",
+            str(m.steps), f"{m.final_loss:.4f}" if m.final_loss is not None else "-", str(m.n_examples),
+            m.created.strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the top-level app."""
+    app.command("train")(train)
+    app.add_typer(adapters_app, name="adapters")

@@ -123,17 +123,17 @@ def show_cmd(
     console.print(Panel(Markdown(problem.instructions.strip()), title=head, subtitle=meta))
     if problem.fixed_code.strip():
         console.print("[bold]Given code[/] (do not change):")
-        console.print(Syntax(problem.fixed_code.strip("\n"), "python"))
+        console.print(Syntax(problem.fixed_code.strip("\n"), "python", word_wrap=True))
     console.print("[bold]Skeleton[/]:")
-    console.print(Syntax(problem.skeleton_code.strip("\n"), "python"))
+    console.print(Syntax(problem.skeleton_code.strip("\n"), "python", word_wrap=True))
     console.print(f"{len(problem.tests)} tests; tags: {', '.join(problem.tags) or '-'}")
     if with_solution:
         console.print("[bold]Reference solution[/]:")
-        console.print(Syntax((problem.reference_solution or "").strip("\n"), "python"))
+        console.print(Syntax((problem.reference_solution or "").strip("\n"), "python", word_wrap=True))
         console.print("[bold]Tests[/]:")
         for t in problem.tests:
             shown = t.source + (f"\n  -> {t.expected}" if t.expected else "")
-            console.print(f"[dim]{t.kind:8}[/] {shown}", markup=False, highlight=False)
+            console.print(f"[dim]{t.kind:8}[/] {escape(shown)}", highlight=False)
 
 
 @problems_app.command("validate")
@@ -169,7 +169,8 @@ def validate_cmd(
             if r["ok"]:
                 console.print(f"[green]ok[/]   {escape(r['path'])}", highlight=False, soft_wrap=True)
             for e in r["errors"]:
-                console.print(f"[red]FAIL[/] {escape(r['path'])}: {escape(e)}", highlight=False, soft_wrap=True)
+                line = f"[red]FAIL[/] {escape(r['path'])}: {escape(e)}"
+                console.print(line, highlight=False, soft_wrap=True)
         console.print(f"{len(report)} specs, {len(report) - n_bad} ok, {n_bad} failed")
     if n_bad:
         raise SystemExit(1)

@@ -157,6 +157,19 @@ class Harness:
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
 
+    def _compile_message(self, exc: BaseException) -> str:
+        """Python's own syntax-error report, with line numbers of the student's code."""
+        if isinstance(exc, SyntaxError) and isinstance(exc.lineno, int):
+            try:
+                exc.lineno -= self.line_offset
+                if isinstance(getattr(exc, "end_lineno", None), int):
+                    exc.end_lineno -= self.line_offset
+                exc.filename = "your code"
+                return "".join(traceback.format_exception_only(type(exc), exc))[:MAX_EXC_CHARS]
+            except BaseException:  # noqa: BLE001
+                pass
+        return _exc_info(exc, self.line_offset)["msg"]
+
     def run(self) -> None:
         tests = self.job["tests"]
         try:
@@ -165,7 +178,7 @@ class Harness:
             self.send({"phase": "compile", "error": "compilation timed out", "timed_out": True})
             return
         except BaseException as exc:  # SyntaxError, ValueError (NUL bytes), RecursionError, MemoryError
-            self.send({"phase": "compile", "error": _exc_info(exc, self.line_offset)["msg"]})
+            self.send({"phase": "compile", "error": self._compile_message(exc)})
             return
         self.send({"phase": "compiled"})
 

@@ -55,6 +55,53 @@ def _mount_private_tmp(size_mb: int) -> bool:
         return False
 
 
+def _expose(roots: list[str]) -> list[str]:
+    """In our private mount namespace, cover each root's first non-traversable
+    ancestor (e.g. /root, mode 0700) with an empty tmpfs and move the root back in:
+    the job's uid can then read the interpreter, and nothing else of that home."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    MS_BIND, MS_MOVE, MS_REC = 4096, 8192, 16384
+    notes = []
+    for i, root in enumerate(roots):
+        parts = root.strip("/").split("/")
+        hidden = None
+        for k in range(1, len(parts)):
+            anc = "/" + "/".join(parts[:k])
+            if not os.stat(anc).st_mode & 0o001:
+                hidden = anc
+                break
+        if hidden is None:
+            continue
+        stash = f"/tmp/.simstudent-expose-{i}"
+        os.mkdir(stash)
+        ok = libc.mount(root.encode(), stash.encode(), None, MS_BIND | MS_REC, None) == 0
+        ok = ok and libc.mount(b"tmpfs", hidden.encode(), b"tmpfs", 0, b"mode=0755,size=1m") == 0
+        if ok:
+            os.makedirs(root, exist_ok=True)
+            ok = libc.mount(stash.encode(), root.encode(), None, MS_MOVE, None) == 0
+        os.rmdir(stash)
+        notes.append(f"{hidden} hidden, {root} exposed" if ok else f"could not expose {root}: errno {ctypes.get_errno()}")
+    return notes
+
+
+def _uid_can_run_python(uid: int) -> bool:
+    """Can a process with ``uid`` read this interpreter's stdlib (e.g. not under /root)?"""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            lib = os.path.dirname(os.__file__)
+            os._exit(0 if os.access(lib, os.R_OK | os.X_OK) and os.listdir(lib) else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 def _children() -> list[int]:
     """Direct children of this worker (orphans land here: we are a subreaper)."""
     me = os.getpid()
@@ -202,6 +249,14 @@ class Worker:
         os._exit(71)
 
     def _collect(self, pid: int, r: int, nonce: str, job: dict, limits: dict, t0: float) -> dict:
+        """Read the child's frames until 'done', its exit, a deadline or a forgery.
+
+        The worker sleeps on the child's pidfd, not on the pipe, so a normal job costs
+        one wake-up (the child's exit) instead of one per frame; the pipe is enlarged
+        so the child rarely blocks on it, and drained at every wake-up.
+        """
+        import fcntl
+
         n_tests = len(job["tests"])
         has_toplevel = any(t["kind"] != "io" for t in job["tests"])
         step = float(limits["per_test_timeout"]) + float(limits["kill_grace_s"])
@@ -210,38 +265,37 @@ class Worker:
         resp: dict = {"compile_error": None, "toplevel": None, "tests": [], "done": False, "timed_out": False,
                       "timeout_phase": None, "tampered": None, "exit_code": None, "exit_signal": None,
                       "restart": False}
-        expect = ["compile", "compiled"]
+        state = {"expect": ["compile", "compiled"], "frames": 0}
         buf = FrameBuffer(MAX_RESULT_FRAME)
         os.set_blocking(r, False)
+        try:
+            fcntl.fcntl(r, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+        except OSError:
+            pass  # above /proc/sys/fs/pipe-max-size: the default size only means more wake-ups
         try:
             pidfd = os.pidfd_open(pid)
         except (AttributeError, OSError):
             pidfd = None
         exited = False
         try:
-            while not resp["done"]:
+            while True:
+                frames_before, n_read = state["frames"], self._drain(r, buf, nonce, state, resp, n_tests, has_toplevel)
                 now = time.monotonic()
+                if state["frames"] != frames_before:
+                    next_deadline = now + step
+                if resp["done"] or exited:
+                    break
                 until = min(wall_deadline, next_deadline)
                 if now >= until:
                     resp["timed_out"] = True
-                    resp["timeout_phase"] = "wall" if wall_deadline <= next_deadline else expect[0]
+                    resp["timeout_phase"] = "wall" if wall_deadline <= next_deadline else state["expect"][0]
                     break
-                fds = [r] + ([pidfd] if pidfd is not None else [])
-                ready, _, _ = select.select(fds, [], [], min(until - now, 0.05 if pidfd is None else 3600))
-                if r in ready:
-                    try:
-                        data = os.read(r, 1 << 16)
-                    except BlockingIOError:
-                        data = None
-                    if data == b"":
-                        exited = True  # every writer closed: the child is gone
-                    elif data:
-                        for frame in buf.feed(data):
-                            expect = self._accept(frame, nonce, expect, resp, n_tests, has_toplevel)
-                            next_deadline = time.monotonic() + step
-                if exited or (pidfd in ready if pidfd is not None else self._exited(pid, resp)):
-                    self._drain(r, buf, nonce, expect, resp, n_tests, has_toplevel)
-                    break
+                wait = min(until - now, 0.002 if n_read >= (1 << 19) else 0.1)
+                if pidfd is not None:
+                    exited = bool(select.select([pidfd], [], [], wait)[0])
+                else:
+                    time.sleep(min(wait, 0.01))
+                    exited = self._exited(pid, resp)
         except FrameError as exc:
             resp["tampered"] = str(exc)
         finally:
@@ -251,16 +305,21 @@ class Worker:
             resp["tampered"] = f"{buf.pending} stray bytes on the result channel"
         return resp
 
-    def _drain(self, r, buf, nonce, expect, resp, n_tests, has_toplevel) -> None:
+    def _drain(self, r, buf, nonce, state, resp, n_tests, has_toplevel) -> int:
+        """Read everything available now; returns the number of bytes read."""
+        total = 0
         while not resp["done"]:
             try:
-                data = os.read(r, 1 << 16)
+                data = os.read(r, 1 << 20)
             except BlockingIOError:
-                return
+                break
             if not data:
-                return
+                break
+            total += len(data)
             for frame in buf.feed(data):
-                expect = self._accept(frame, nonce, expect, resp, n_tests, has_toplevel)
+                state["expect"] = self._accept(frame, nonce, state["expect"], resp, n_tests, has_toplevel)
+                state["frames"] += 1
+        return total
 
     @staticmethod
     def _exited(pid: int, resp: dict) -> bool:
@@ -384,6 +443,10 @@ def main(argv: list[str]) -> int:
     if opts.get("private_tmp") and not _mount_private_tmp(int(opts.get("tmp_mb", 64))):
         write_frame(proto_out, {"ready": False, "error": "could not mount a private /tmp"})
         return 1
+    notes = _expose(opts["expose"]) if opts.get("expose") and os.geteuid() == 0 else []
+    if opts.get("uid") is not None and not _uid_can_run_python(opts["uid"]):
+        notes.append(f"uid {opts['uid']} cannot read {os.path.dirname(os.__file__)}: jobs keep uid {os.getuid()}")
+        opts["uid"] = None
     subreaper = _prctl(PR_SET_CHILD_SUBREAPER, 1)
     if opts.get("preload", True):
         import importlib
@@ -401,7 +464,8 @@ def main(argv: list[str]) -> int:
     gc.collect()
     gc.freeze()  # keep the preloaded heap out of every child's garbage collector (less copy-on-write)
     worker = Worker(opts)
-    write_frame(proto_out, {"ready": True, "pid": os.getpid(), "uid": os.getuid(), "subreaper": subreaper})
+    write_frame(proto_out, {"ready": True, "pid": os.getpid(), "job_uid": worker.uid, "subreaper": subreaper,
+                            "notes": notes})
     while True:
         try:
             req = read_frame(proto_in)

@@ -91,8 +91,8 @@ def compare(real: Dataset, generated: Dataset, config: Optional[MetricsConfig] =
     if not ri or not gi:
         raise ValueError(f"nothing to compare: {len(ri)} real and {len(gi)} generated submissions")
     styles = style_cache or StyleCache(cfg.processes)
-    rfeat = styles.features([it.code for it in ri])
-    gfeat = styles.features([it.code for it in gi])
+    feats = styles.features([it.code for it in ri + gi])  # one call: one pool for all new codes
+    rfeat, gfeat = feats[: len(ri)], feats[len(ri):]
     scorer = StyleScorer.fit(rfeat + gfeat)
     if store is None and cfg.embedder:
         store = make_store(cfg, [it.code for it in ri + gi], show_progress=show_progress)

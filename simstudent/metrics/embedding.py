@@ -33,8 +33,8 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
 
 
 def cosine_distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """d[i, j] = 1 - cos(a_i, b_j)."""
-    return 1.0 - _unit_rows(a) @ _unit_rows(b).T
+    """d[i, j] = 1 - cos(a_i, b_j), clipped to [0, 2] against rounding noise."""
+    return np.clip(1.0 - _unit_rows(a) @ _unit_rows(b).T, 0.0, 2.0)
 
 
 def knn_distance(real: np.ndarray, generated: np.ndarray, k: int = 3) -> tuple[float, int]:
@@ -72,7 +72,7 @@ def paired_cosine_distances(real: np.ndarray, generated: np.ndarray) -> np.ndarr
         raise ValueError(f"paired embeddings differ in length: {len(real)} real vs {len(generated)} generated")
     if len(real) == 0:
         return np.zeros(0)
-    return 1.0 - np.sum(_unit_rows(real) * _unit_rows(generated), axis=1)
+    return np.clip(1.0 - np.sum(_unit_rows(real) * _unit_rows(generated), axis=1), 0.0, 2.0)
 
 
 def embedding_metrics(

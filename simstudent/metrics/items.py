@@ -100,12 +100,13 @@ class Pairing:
     pairs: list[tuple[int, int]]  # indices into real, generated
 
 
-def detect_mode(real: Dataset, generated: Dataset) -> str:
-    """The pairing mode ``auto`` resolves to (see module docstring)."""
+def detect_mode(real: Dataset, generated: Dataset, allow_slot: bool = True) -> str:
+    """The pairing mode ``auto`` resolves to (see module docstring). Closed-loop
+    trajectories pass ``allow_slot=False``: their attempt i is not real slot i."""
     real_streams = {(s.student_id, s.problem_id): len(s.submissions) for s in real.streams}
     gen_keys = [(s.student_id, s.problem_id) for s in generated.streams]
     if gen_keys and all(k in real_streams for k in gen_keys):
-        slots_ok = all(0 <= sub.order < real_streams[(s.student_id, s.problem_id)]
+        slots_ok = allow_slot and all(0 <= sub.order < real_streams[(s.student_id, s.problem_id)]
                        for s in generated.streams for sub in s.submissions)
         return "slot" if slots_ok else "stream"
     return "matched"

@@ -34,6 +34,24 @@ def _group_key(req: GenerationRequest) -> tuple:
     return (req.adapter or "", sampling, tuple(req.stop))
 
 
+def _stop_on_generated_text(tokenizer: Any, stops: Sequence[str], start: int) -> Any:
+    """A stopping criterion that ends a row once its *generated* text contains a stop
+    string. (transformers' own ``stop_strings`` also match across the end of the
+    prompt, unlike vLLM and OpenAI servers, so it is not used.)"""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    window = max(len(s) for s in stops) + 4  # tokens; a token holds at least one character
+
+    class StopOnText(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            tails = input_ids[:, start:][:, -window:].tolist()
+            hit = [any(s in tokenizer.decode(t, skip_special_tokens=True) for s in stops) for t in tails]
+            return torch.tensor(hit, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([StopOnText()])
+
+
 class HFBackend:
     """Batched generation with a transformers causal LM and optional LoRA adapters."""
 
@@ -142,7 +160,6 @@ class HFBackend:
             min_new_tokens=s.min_new_tokens or None,
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self._eos_ids,
-            stop_strings=list(stops) or None,
         )
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
@@ -173,12 +190,13 @@ class HFBackend:
         if seed is not None:
             torch.manual_seed(seed)
         config = self._generation_config(first.sampling, stops)
+        criteria = _stop_on_generated_text(self.tokenizer, stops, width) if stops else None
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids,
                 attention_mask=mask,
                 generation_config=config,
-                tokenizer=self.tokenizer if stops else None,
+                stopping_criteria=criteria,
             )
         done = set(self._eos_ids) | {pad}
         completions = []

@@ -8,6 +8,7 @@ broken spec can be fixed without reading this code. The format is described in
 
 from __future__ import annotations
 
+import ast
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
@@ -151,8 +152,6 @@ def docstring_doctests(code: str, name_prefix: str = "doctest") -> list[TestCase
     """The doctest examples in the docstrings of ``code`` (module, classes,
     functions, methods), in source order. Raises SyntaxError if ``code`` does not
     compile, ValueError if an example is malformed."""
-    import ast
-
     texts = []
     for node in ast.walk(ast.parse(code)):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -179,7 +178,9 @@ def load_problem_file(path: PathLike) -> Problem:
         raise ProblemSpecError(path, "id", f"{data['id']!r} must equal the file name {path.stem!r}")
     if data.get("course", path.parent.name) != path.parent.name:
         raise ProblemSpecError(
-            path, "course", f"{data['course']!r} must equal the folder name {path.parent.name!r} (or be left out)"
+            path,
+            "course",
+            f"{data['course']!r} must equal the folder name {path.parent.name!r} (or be left out)",
         )
     tags = data.get("tags", [])
     for i, tag in enumerate(tags):

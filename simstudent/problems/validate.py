@@ -43,13 +43,15 @@ def _static_errors(problem: Problem) -> list[str]:
         errors.append("tests: the problem has no tests (add doctests or [[tests]])")
     if not (problem.reference_solution or "").strip():
         errors.append("reference_solution: is empty")
+    compiles = True
     for field in ("fixed_code", "skeleton_code", "reference_solution"):
         code = getattr(problem, field) or ""
         try:
             ast.parse(code)
         except SyntaxError as exc:
+            compiles = False
             errors.append(f"{field}: does not compile (line {exc.lineno}: {exc.msg})")
-    if problem.function_name and not errors:
+    if problem.function_name and compiles:
         defined = _top_level_names(problem.fixed_code) | _top_level_names(problem.reference_solution or "")
         if problem.function_name not in defined:
             errors.append(
@@ -71,7 +73,8 @@ def _describe_failure(result: GradeResult) -> str:
             what = t.exception or f"expected {t.expected!r}, got {t.got!r}"
             first = (t.source or t.name).splitlines()[0] if (t.source or t.name) else "?"
             return f"{result.error_type}: {first} -> {what}"
-    return f"{result.error_type}: {result.feedback.strip().splitlines()[0] if result.feedback.strip() else ''}"
+    feedback = result.feedback.strip().splitlines()
+    return f"{result.error_type}: {feedback[0] if feedback else 'no failing test reported'}"
 
 
 def validate_problems(problems: Iterable[Problem], grader: "Grader") -> dict[str, list[str]]:

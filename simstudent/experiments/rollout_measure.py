@@ -1,0 +1,111 @@
+"""Scores of a rollout run folder: rollout metrics + distribution metrics."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Sequence
+
+from simstudent.experiments import summary as S
+from simstudent.experiments.measure import finish_metrics
+from simstudent.experiments.results import Item, RolloutSummary, Stat
+from simstudent.experiments.rollout import continuation, read_trajectories
+from simstudent.experiments.runfolder import GRADES, RunFolder
+from simstudent.schema import Dataset, GradeResult, Stream
+
+
+def _grade_real(folder: RunFolder, streams: Sequence[Stream], prefix: int, inputs: Any) -> dict[str, GradeResult]:
+    """Grades of the real continuations (graded once, kept in grades.jsonl)."""
+    have = {r["id"]: GradeResult.model_validate(r["grade"]) for r in folder.records(GRADES)}
+    jobs = [(f"{s.student_id}:{s.problem_id}:{i}:real", s, sub.code)
+            for s in streams for i, sub in enumerate(s.submissions) if i >= prefix]
+    todo = [j for j in jobs if j[0] not in have]
+    if todo:
+        from simstudent.grader import Grader
+
+        with Grader() as grader:
+            results = grader.grade_many([(inputs.problems[s.problem_id], code) for _, s, code in todo])
+        with folder.appender(GRADES) as out:
+            for (rid, s, _), g in zip(todo, results):
+                out.write({"id": rid, "role": "real", "key": rid, "grade": g.model_dump(mode="json")})
+                have[rid] = g
+    return have
+
+
+def _item(iid: str, key: str, role: str, student: str, problem: str, index: int, length: int,
+          code: str, prev: Any, grade: Any, submitted: Any) -> tuple[Item, str]:
+    from simstudent.metrics.progress import edit_distance
+
+    return Item(
+        id=iid, key=key, role=role, group="all", student_id=student, problem_id=problem, index=index,  # type: ignore[arg-type]
+        length=length, position=index / (length - 1) if length > 1 else None,
+        error_type=grade.error_type if grade else None,
+        pass_rate=grade.pass_rate_under("errors_as_zero") if grade else None,
+        pass_rate_excluded=grade.pass_rate_under("errors_excluded") if grade else None,
+        edit_distance=float(edit_distance(code, prev)) if prev is not None else None,
+        submitted=submitted,
+    ), code
+
+
+def measure_rollouts(cfg: Any, folder: RunFolder, streams: Sequence[Stream], inputs: Any,
+                     progress: Any = None) -> dict[str, Any]:
+    from simstudent.metrics.rollout import rollout_metrics
+
+    p = cfg.prefix
+    real_grades = _grade_real(folder, streams, p, inputs)
+    by_id = {f"{s.student_id}:{s.problem_id}": s for s in streams}
+    recs = [(r, t) for r, t in read_trajectories(folder) if r["id"] in by_id]
+    scored = [(r, t) for r, t in recs if not r.get("skipped")]
+    items: list[Item] = []
+    codes: dict[str, str] = {}
+    real_streams: list[Stream] = []
+    for r, traj in scored:
+        s = by_id[r["id"]]
+        n = len(s.submissions)
+        subs = []
+        for i, sub in enumerate(s.submissions):
+            g = real_grades.get(f"{r['id']}:{i}:real")
+            subs.append(sub.model_copy(update={"grade": g}) if g else sub)
+            if i >= p:
+                it, code = _item(f"{r['id']}:{i}:real", f"{r['id']}:{i}", "real", s.student_id, s.problem_id,
+                                 i, n, sub.code, s.submissions[i - 1].code, g, i == n - 1)
+                items.append(it)
+                codes[it.id] = code
+        real_streams.append(s.model_copy(update={"submissions": subs}))
+        m = len(traj.attempts)
+        for a in traj.attempts[p:]:
+            prev = traj.attempts[a.index - 1].code if a.index > 0 else None
+            it, code = _item(f"{r['id']}:{a.index}:gen", f"{r['id']}:{a.index}", "gen", s.student_id,
+                             s.problem_id, a.index, m, a.code, prev, a.grade, a.submitted)
+            items.append(it)
+            codes[it.id] = code
+    if not items:
+        raise ValueError(f"{folder.path}: no rollout with generated attempts to score")
+    ro = rollout_metrics(Dataset(streams=real_streams, problems=inputs.test.problems),
+                         [continuation(t, p) for _, t in scored])
+    means = ro["means"]
+    stops = Counter(t.stop_reason or "unfinished" for _, t in scored)
+
+    def st(name: str) -> Stat:
+        return S.stat([x[name] for x in ro["per_rollout"]])
+
+    final_gen = [t.attempts[-1].grade.pass_rate for _, t in scored if len(t.attempts) > p and t.attempts[-1].grade]
+    final_real = [real_grades[f"{r['id']}:{len(by_id[r['id']].submissions) - 1}:real"].pass_rate for r, _ in scored]
+    summary = RolloutSummary(
+        n_streams=ro["n_rollouts"], prefix=p, match_threshold=ro["match_threshold"],
+        coverage=st("coverage"), grade_proximity=st("grade_proximity"),
+        final_grade_proximity=st("final_grade_proximity"), ast_match=st("ast_match"), codebleu=st("codebleu"),
+        attempts_gen=S.stat([len(t.attempts) - p for _, t in scored]),
+        attempts_real=S.stat([len(by_id[r["id"]].submissions) - p for r, _ in scored]),
+        stop_reasons=dict(stops), final_pass_gen=S.stat(final_gen), final_pass_real=S.stat(final_real),
+    )
+    assert means is not None  # rollout_metrics always returns means
+    counts = {
+        "streams": len(streams), "scored": len(scored), "skipped_prefix_passes": sum(1 for r, _ in recs if r.get("skipped")),
+        "students": len({s.student_id for s in streams}), "problems": len({s.problem_id for s in streams}),
+        "generated_attempts": sum(1 for it in items if it.role == "gen"),
+        "real_attempts": sum(1 for it in items if it.role == "real"),
+        "examples": len(streams),
+    }
+    template = scored[0][1].template if scored else ""
+    return finish_metrics(cfg, folder, items, codes, ["all"], kind="rollout", counts=counts, template=template,
+                          bins=cfg.bins, progress=progress, extra={"rollout": summary})

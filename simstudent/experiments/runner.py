@@ -1,0 +1,282 @@
+"""exp1 / exp2: teacher-forced generation for every test example, graded and measured.
+
+One run = one (experiment, test split, context, k, model/adapter) cell of the
+paper's tables. Steps, each resumable from the run folder:
+
+1. build the split and the test examples (``inputs.py``);
+2. generate ``samples`` completions per example, batched through the backend,
+   appended to ``generations.jsonl`` as they come (a rerun skips written ids);
+3. grade every generated code and every real target in the sandbox, appended to
+   ``grades.jsonl`` (real targets too: their error types are the Student bars);
+4. measure (``measure.py``) and write ``metrics.json`` + ``embeddings.npz``.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import zlib
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from simstudent.experiments.inputs import DataConfig, build_examples, load_inputs
+from simstudent.experiments.runfolder import GENERATIONS, GRADES, RunFolder
+from simstudent.schema import Example, GradeResult, Problem
+
+
+class GenerationConfig(BaseModel):
+    """Which model answers, and how it samples (paper defaults, appendix B)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = "default"
+    adapter: Optional[str] = None
+    backend: str = "hf"
+    base_url: Optional[str] = None  # openai backend: an OpenAI-compatible server
+    template: Optional[str] = None  # None: the adapter's kind, else chat (instruct model)
+    chat: Optional[bool] = None  # None: chat templates unless an adapter is given
+    samples: int = Field(1, ge=1)
+    temperature: float = 0.7
+    top_p: float = 0.8
+    top_k: int = 20
+    min_p: float = 0.0
+    max_new_tokens: int = 256
+    seed: int = 0
+    batch_size: int = Field(8, ge=1)
+
+
+class ExperimentConfig(BaseModel):
+    """Everything that defines one exp1/exp2 run (written to config.json)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    exp: str  # "exp1" | "exp2"
+    data: DataConfig
+    gen: GenerationConfig = Field(default_factory=GenerationConfig)
+    context: bool = True
+    k: int = 3
+    limit: Optional[int] = None  # first N examples only (smoke runs)
+    embedder: str = "minilm"
+    floor_repeats: int = 5
+    bins: int = 10
+    label: Optional[str] = None
+    command: str = ""  # the command line that made the run (for the report)
+
+    def run_label(self) -> str:
+        if self.label:
+            return self.label
+        base = Path(self.gen.model).name if self.gen.model not in ("default",) else "smollm2-135m"
+        return f"{base}-lora" if self.gen.adapter else f"{base}-inst"
+
+
+def current_command() -> str:
+    """The command line of this process, as a copy-pasteable string."""
+    argv = list(sys.argv)
+    if argv and argv[0].endswith(("simstudent", "__main__.py")):
+        argv[0] = "simstudent"
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+# ------------------------------------------------------------------ templates
+
+def resolve_template(gen: GenerationConfig, exp: str, context: bool) -> str:
+    """The prompt template family for a run: explicit ``template`` wins; an adapter's
+    recorded template decides ft/chat (it was trained on one of them); without an
+    adapter an instruct model gets the paper's prompting (chat) templates."""
+    from simstudent.prompts import get_template, template_name
+
+    if gen.template:
+        return get_template(gen.template).name
+    kind = "chat"
+    if gen.adapter:
+        from simstudent.models.adapters import adapter_template, resolve_adapter
+
+        try:
+            kind = get_template(adapter_template(resolve_adapter(gen.adapter))).kind
+        except FileNotFoundError:
+            kind = "ft"  # a served LoRA name: the fine-tune format is the usual one
+    if gen.chat is not None:
+        kind = "chat" if gen.chat else "ft"
+    return template_name(exp, context, kind=kind)
+
+
+def template_for_example(family: str, example: Example) -> str:
+    """The family's variant for one example: an example with no earlier problem gets
+    the no-context form (its prompt would otherwise show an empty PAST section)."""
+    from simstudent.prompts import get_template, template_name
+
+    tpl = get_template(family)
+    return template_name(example.exp, bool(tpl.context and example.context_problem_id), kind=tpl.kind)
+
+
+# ------------------------------------------------------------------ generation
+
+def sample_id(example: Example, sample: int) -> str:
+    return f"{example.key}#{sample}"
+
+
+def _sample_seed(base: int, key: str, sample: int) -> int:
+    return zlib.crc32(f"{base}:{key}:{sample}".encode()) & 0x7FFFFFFF
+
+
+def generate_all(
+    folder: RunFolder,
+    examples: Sequence[Example],
+    problems: dict[str, Problem],
+    backend: Any,
+    gen: GenerationConfig,
+    family: str,
+    *,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> int:
+    """Generate every missing (example, sample), ``batch_size`` at a time, appending
+    each batch to generations.jsonl; returns how many were generated now."""
+    from simstudent.models.base import SamplingParams
+    from simstudent.prompts import parse_completion, render_example
+
+    done = folder.done_ids(GENERATIONS)
+    todo = [(e, s) for e in examples for s in range(gen.samples) if sample_id(e, s) not in done]
+    total = len(examples) * gen.samples
+    if progress:
+        progress(total - len(todo), total)
+    made = 0
+    with folder.appender(GENERATIONS) as out:
+        for start in range(0, len(todo), gen.batch_size):
+            batch = todo[start:start + gen.batch_size]
+            requests, templates = [], []
+            for e, s in batch:
+                tpl = template_for_example(family, e)
+                rendered = render_example(e, problems[e.problem_id], tpl)
+                sampling = SamplingParams(
+                    temperature=gen.temperature, top_p=gen.top_p, top_k=gen.top_k, min_p=gen.min_p,
+                    max_new_tokens=gen.max_new_tokens, seed=_sample_seed(gen.seed, e.key, s),
+                )
+                requests.append(rendered.to_request(sampling, adapter=gen.adapter))
+                templates.append(tpl)
+            completions = backend.generate(requests)
+            if len(completions) != len(requests):
+                raise RuntimeError(f"backend returned {len(completions)} completions for {len(requests)} requests")
+            for (e, s), tpl, c in zip(batch, templates, completions):
+                code, submitted = parse_completion(c.text) if c.finish_reason != "error" else ("", False)
+                out.write({
+                    "id": sample_id(e, s), "key": e.key, "sample": s, "template": tpl,
+                    "completion": c.text, "code": code, "submitted": submitted,
+                    "finish_reason": c.finish_reason, "prompt_tokens": c.prompt_tokens,
+                    "completion_tokens": c.completion_tokens, "error": getattr(c, "error", None),
+                })
+            made += len(batch)
+            if progress:
+                progress(total - len(todo) + made, total)
+    return made
+
+
+# ------------------------------------------------------------------ grading
+
+def grade_all(
+    folder: RunFolder,
+    examples: Sequence[Example],
+    problems: dict[str, Problem],
+    grader: Any,
+    *,
+    chunk: int = 64,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> int:
+    """Grade every generated code and every real target not graded yet (chunks of
+    ``chunk`` through ``grader.grade_many``, appended as they finish)."""
+    by_key = {e.key: e for e in examples}
+    done = folder.done_ids(GRADES)
+    jobs: list[tuple[str, str, str, str]] = []  # (id, role, key, code)
+    for e in examples:
+        rid = f"{e.key}:real"
+        if rid not in done:
+            jobs.append((rid, "real", e.key, e.target))
+    for g in folder.records(GENERATIONS):
+        if g["key"] in by_key and g["id"] not in done:
+            jobs.append((g["id"], "gen", g["key"], g.get("code") or ""))
+    total = len(done) + len(jobs)
+    if progress:
+        progress(len(done), total)
+    with folder.appender(GRADES) as out:
+        for start in range(0, len(jobs), chunk):
+            part = jobs[start:start + chunk]
+            results: list[GradeResult] = grader.grade_many(
+                [(problems[by_key[key].problem_id], code) for _, _, key, code in part]
+            )
+            for (rid, role, key, _), res in zip(part, results):
+                out.write({"id": rid, "role": role, "key": key, "grade": res.model_dump(mode="json")})
+            if progress:
+                progress(len(done) + start + len(part), total)
+    return len(jobs)
+
+
+# ------------------------------------------------------------------ the run
+
+def run_config_dict(cfg: ExperimentConfig) -> dict[str, Any]:
+    d = cfg.model_dump(mode="json")
+    d["label"] = cfg.run_label()
+    return d
+
+
+def run_experiment(
+    cfg: ExperimentConfig,
+    out: Path | str,
+    *,
+    backend: Any = None,
+    grader: Any = None,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Run (or resume) one exp1/exp2 run into ``out``; returns the metrics dict.
+
+    ``backend`` / ``grader`` may be given (tests, or to share a loaded model across
+    runs); by default they are built from ``cfg``.
+    """
+    from simstudent.experiments.measure import measure_run
+    from simstudent.experiments.progress import Stage
+
+    folder = RunFolder(out)
+    folder.init(run_config_dict(cfg), overwrite=overwrite)
+    inputs = load_inputs(cfg.data)
+    examples = build_examples(inputs, cfg.exp, context=cfg.context, k=cfg.k)
+    if cfg.limit is not None:
+        examples = examples[: cfg.limit]
+    if not examples:
+        raise ValueError(f"{cfg.data.data}: the {cfg.data.split} split has no {cfg.exp} examples")
+    family = resolve_template(cfg.gen, cfg.exp, cfg.context)
+    own_grader = grader is None
+    with Stage(show_progress) as stage:
+        done = folder.done_ids(GENERATIONS)
+        if any(sample_id(e, s) not in done for e in examples for s in range(cfg.gen.samples)):
+            if backend is None:
+                backend = build_backend(cfg.gen)
+            generate_all(folder, examples, inputs.problems, backend, cfg.gen, family,
+                         progress=stage.bar("generating", unit="attempts"))
+        if grader is None:
+            from simstudent.grader import Grader
+
+            grader = Grader()
+        try:
+            grade_all(folder, examples, inputs.problems, grader, progress=stage.bar("grading", unit="codes"))
+        finally:
+            if own_grader:
+                grader.close()
+        metrics = measure_run(cfg, folder, examples, family, progress=stage)
+    return metrics
+
+
+def build_backend(gen: GenerationConfig) -> Any:
+    """The backend named in ``gen`` (adapters are passed per request)."""
+    from simstudent.models import get_backend
+
+    if gen.backend == "hf":
+        return get_backend("hf", model=gen.model, batch_size=gen.batch_size, seed=gen.seed)
+    if gen.backend == "openai":
+        # The adapter travels per request (a vLLM server serves it under that name).
+        opts: dict[str, Any] = {"model": gen.model}
+        if gen.base_url:
+            opts["base_url"] = gen.base_url
+            opts["extended_sampling"] = True  # top_k / min_p: vLLM servers accept them
+        return get_backend("openai", **opts)
+    return get_backend(gen.backend, model=gen.model, seed=gen.seed)

@@ -1,0 +1,258 @@
+"""Which isolation is available, and the command line that starts a worker in it.
+
+Levels, strongest first:
+
+- ``bubblewrap``: ``bwrap`` with its own pid, network, IPC and UTS namespaces, only
+  read-only system and Python paths, a private size-capped tmpfs ``/tmp``, a new
+  session, no environment, and (as root) every capability dropped except the few
+  the worker needs to de-privilege and clean up after each job;
+- ``unshare``: util-linux ``unshare`` with pid, network, IPC, UTS and mount
+  namespaces (plus a user namespace when not root) and a private tmpfs ``/tmp``
+  mounted by the worker; system paths stay writable to whoever may write them;
+- ``none``: a plain process (reported loudly): only the per-job limits, the
+  privilege drop when root, and the kill-everything cleanup protect the machine.
+
+A level is "available" only if a real worker starts in it and says it is ready: the
+probe runs the exact command the pool would.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from simstudent.grader import wire
+from simstudent.grader.config import GraderConfig
+
+GRADER_DIR = Path(__file__).resolve().parent
+SANDBOX_FILES = ("worker.py", "harness.py", "wire.py")
+SANDBOX_DIR = "/opt/simstudent-grader"  # where the worker files appear inside bwrap
+LEVELS = ("bubblewrap", "unshare", "none")
+# What the worker keeps under bwrap as root: become the job's uid, signal and clean up after it.
+WORKER_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
+WORKER_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+class IsolationUnavailable(RuntimeError):
+    """The isolation level asked for cannot start here (the message says why)."""
+
+
+@dataclass
+class LaunchSpec:
+    """How to start one worker: argv, environment, and a scratch dir to remove later."""
+
+    level: str
+    argv: list[str]
+    env: dict[str, str]
+    scratch: str | None = None
+    opts: dict = field(default_factory=dict)
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def python_executable() -> str:
+    """The real interpreter (not a pyenv/venv shim): what workers and baselines run."""
+    return os.path.realpath(sys.executable)
+
+
+def _python_flags(cfg: GraderConfig) -> list[str]:
+    # -s: no user site; -S: no site-packages (stdlib only) unless allowed; -B: no .pyc writes.
+    return ["-s", "-B"] + ([] if cfg.allow_site_packages else ["-S"])
+
+
+def _python_roots(cfg: GraderConfig) -> list[str]:
+    roots = {os.path.realpath(sys.base_prefix), os.path.dirname(os.path.dirname(python_executable()))}
+    if cfg.allow_site_packages:
+        roots.add(os.path.realpath(sys.prefix))
+        roots.update(os.path.realpath(p) for p in sys.path if p and os.path.isdir(p))
+    # Drop paths already inside another root (and those under /usr, bound anyway).
+    keep = []
+    for root in sorted(roots):
+        if root == "/" or root.startswith("/usr/") or any(root.startswith(k + "/") for k in keep):
+            continue
+        keep.append(root)
+    return keep
+
+
+def _worker_opts(cfg: GraderConfig, index: int, *, pidns: bool, userns: bool, **extra) -> dict:
+    uid = cfg.sandbox_uid - index if is_root() else None
+    return dict(uid=uid, pidns=pidns, userns=userns, workdir="/tmp", tmp_mb=cfg.tmp_size_mb, **extra)
+
+
+def bubblewrap_argv(cfg: GraderConfig, opts: dict) -> list[str]:
+    """The full bwrap command line for one worker."""
+    bwrap = shutil.which("bwrap") or "bwrap"
+    argv = [bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+            "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
+    if is_root():
+        # No user namespace as root: the worker setuid()s each job to a real unprivileged uid.
+        argv += ["--cap-drop", "ALL"]
+        for cap in WORKER_CAPS:
+            argv += ["--cap-add", cap]
+    else:
+        argv += ["--unshare-user"]
+    argv += ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            argv += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            argv += ["--ro-bind", top, top]
+    for extra in ("/etc/ld.so.cache", "/etc/localtime"):
+        if os.path.exists(extra):
+            argv += ["--ro-bind", extra, extra]
+    made: set[str] = set()
+    for root in _python_roots(cfg):
+        # Parents such as /root (mode 0700) would be created with their host mode and
+        # lock the job's uid out of the interpreter's stdlib: create them traversable.
+        for parent in reversed(Path(root).parents):
+            p = str(parent)
+            if p != "/" and p not in made and not p.startswith("/usr"):
+                made.add(p)
+                argv += ["--perms", "0755", "--dir", p]
+        argv += ["--ro-bind", root, root]
+    for name in SANDBOX_FILES:
+        argv += ["--ro-bind", str(GRADER_DIR / name), f"{SANDBOX_DIR}/{name}"]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(cfg.tmp_size_mb * 1024 * 1024),
+             "--tmpfs", "/tmp", "--chdir", "/tmp", "--clearenv"]
+    for key, value in WORKER_ENV.items():
+        argv += ["--setenv", key, value]
+    argv += [python_executable(), *_python_flags(cfg), f"{SANDBOX_DIR}/worker.py", json.dumps(opts)]
+    return argv
+
+
+def launch_spec(level: str, cfg: GraderConfig, index: int = 0, *, oneshot: bool = False) -> LaunchSpec:
+    """The command that starts worker ``index`` at isolation ``level``."""
+    extra = {"oneshot": True, "preload": False} if oneshot else {}
+    worker = str(GRADER_DIR / "worker.py")
+    if level == "bubblewrap":
+        opts = _worker_opts(cfg, index, pidns=True, userns=not is_root(), **extra)
+        return LaunchSpec(level, bubblewrap_argv(cfg, opts), dict(WORKER_ENV), opts=opts)
+    if level == "unshare":
+        opts = _worker_opts(cfg, index, pidns=True, userns=not is_root(), private_tmp=True,
+                            expose=_python_roots(cfg), **extra)
+        argv = [shutil.which("unshare") or "unshare", "--fork", "--pid", "--mount-proc", "--net", "--ipc", "--uts",
+                "--propagation", "private", "--kill-child"]
+        if not is_root():
+            argv += ["--user", "--map-root-user"]
+        argv += [python_executable(), *_python_flags(cfg), worker, json.dumps(opts)]
+        return LaunchSpec(level, argv, dict(WORKER_ENV), opts=opts)
+    if level == "none":
+        scratch = tempfile.mkdtemp(prefix="simstudent-grader-")
+        opts = _worker_opts(cfg, index, pidns=False, userns=False, pdeathsig=True, **extra)
+        opts["workdir"] = scratch
+        if opts["uid"] is not None:
+            os.chown(scratch, opts["uid"], opts["uid"])
+        argv = [python_executable(), *_python_flags(cfg), worker, json.dumps(opts)]
+        return LaunchSpec(level, argv, dict(WORKER_ENV), scratch=scratch, opts=opts)
+    raise ValueError(f"unknown isolation level {level!r} (choose from {', '.join(LEVELS)})")
+
+
+def _start_and_check(spec: LaunchSpec, timeout: float = 20.0) -> tuple[bool, str]:
+    """Start a worker from ``spec``, wait for its ready frame, stop it."""
+    try:
+        proc = subprocess.Popen(spec.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=spec.env, start_new_session=True)
+    except OSError as exc:
+        return False, f"cannot run {spec.argv[0]}: {exc}"
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return False, f"worker did not become ready within {timeout:.0f} s"
+    finally:
+        if spec.scratch:
+            shutil.rmtree(spec.scratch, ignore_errors=True)
+    try:
+        ready = wire.decode(out[wire.HEADER.size :]) if len(out) > wire.HEADER.size else {}
+    except wire.FrameError:
+        ready = {}
+    if ready.get("ready"):
+        notes = "; ".join(ready.get("notes") or [])
+        uid = ready.get("job_uid")
+        who = f"jobs run as uid {uid}" if uid is not None else "jobs keep the worker's uid"
+        return True, f"worker started and reported ready ({who}{'; ' + notes if notes else ''})"
+    detail = (err.decode(errors="replace").strip().splitlines() or [ready.get("error") or f"exit status {proc.returncode}"])[-1]
+    return False, detail
+
+
+@functools.lru_cache(maxsize=None)
+def _probe_cached(level: str, site: bool) -> tuple[bool, str]:
+    cfg = GraderConfig(allow_site_packages=site, cache_path=None, workers=1)
+    if level == "bubblewrap" and not shutil.which("bwrap"):
+        return False, "bwrap not found on PATH (install bubblewrap: apt-get install -y bubblewrap)"
+    if level == "unshare" and not shutil.which("unshare"):
+        return False, "unshare (util-linux) not found on PATH"
+    return _start_and_check(launch_spec(level, cfg, oneshot=True))
+
+
+def probe(level: str, cfg: GraderConfig | None = None) -> tuple[bool, str]:
+    """(available, why) for ``level``; cached per process."""
+    return _probe_cached(level, bool(cfg and cfg.allow_site_packages))
+
+
+def resolve_isolation(choice: str, cfg: GraderConfig | None = None) -> tuple[str, list[str]]:
+    """The level to use for ``choice`` ("auto" picks the strongest that works) and
+    the reasons stronger levels were passed over. IsolationUnavailable when an
+    explicitly requested level cannot start."""
+    if choice == "none":
+        return "none", ["isolation 'none' requested"]
+    if choice != "auto":
+        ok, why = probe(choice, cfg)
+        if not ok:
+            raise IsolationUnavailable(f"isolation {choice!r} is not available here: {why} (see `simstudent doctor`)")
+        return choice, []
+    reasons = []
+    for level in ("bubblewrap", "unshare"):
+        ok, why = probe(level, cfg)
+        if ok:
+            return level, reasons
+        reasons.append(f"{level}: {why}")
+    return "none", reasons
+
+
+def userns_status() -> str:
+    """Whether unprivileged user namespaces are allowed, from the kernel's knobs."""
+    parts = []
+    for knob in ("/proc/sys/user/max_user_namespaces", "/proc/sys/kernel/unprivileged_userns_clone",
+                 "/proc/sys/kernel/apparmor_restrict_unprivileged_userns"):
+        try:
+            parts.append(f"{Path(knob).name}={Path(knob).read_text().strip()}")
+        except OSError:
+            continue
+    if not parts:
+        return "unknown (no user-namespace knobs in /proc/sys)"
+    blocked = any(p in parts for p in ("max_user_namespaces=0", "unprivileged_userns_clone=0",
+                                       "apparmor_restrict_unprivileged_userns=1"))
+    return ("blocked for unprivileged users" if blocked else "allowed") + " (" + ", ".join(parts) + ")"
+
+
+def diagnose() -> list[tuple[str, str]]:
+    """(what, finding) lines for `simstudent doctor`'s isolation section."""
+    lines = [("running as root", f"yes (uid 0): jobs drop to uid {GraderConfig().sandbox_uid} and below"
+              if is_root() else f"no (uid {os.geteuid()}): jobs keep this uid; namespaces come from a user namespace")]
+    bwrap = shutil.which("bwrap")
+    version = ""
+    if bwrap:
+        try:
+            version = subprocess.run([bwrap, "--version"], capture_output=True, text=True, timeout=5).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            version = "version unknown"
+    lines.append(("bwrap", f"{bwrap} ({version})" if bwrap else "not found (apt-get install -y bubblewrap)"))
+    lines.append(("unshare", shutil.which("unshare") or "not found (util-linux)"))
+    lines.append(("user namespaces", userns_status()))
+    for level in ("bubblewrap", "unshare"):
+        ok, why = probe(level)
+        lines.append((f"{level} sandbox", ("works: " if ok else "unavailable: ") + why))
+    level, _ = resolve_isolation("auto")
+    lines.append(("isolation in force (auto)", level + ("  <-- WARNING: no sandbox" if level == "none" else "")))
+    return lines

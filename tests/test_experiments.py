@@ -1,0 +1,198 @@
+"""Run folders and the exp1/exp2/rollout runners.
+
+The resume tests use a *fake scripted backend* (no model: it answers every request
+with a small function built from the prompt's skeleton) that dies after a set
+number of calls, standing in for a killed process; the real grader, the real ITAP
+data (skipped when absent) and the ``tfidf`` embedder do the rest. The model itself
+is exercised by the slow end-to-end test in ``test_experiments_e2e.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from simstudent.experiments.inputs import DataConfig
+from simstudent.experiments.results import load_run_metrics
+from simstudent.experiments.runfolder import (
+    GENERATIONS,
+    GRADES,
+    JsonlAppender,
+    RunFolder,
+    RunFolderError,
+    read_jsonl_records,
+)
+from simstudent.experiments.runner import ExperimentConfig, GenerationConfig, run_experiment
+from simstudent.models.base import Completion
+
+# ------------------------------------------------------------------ run folder
+
+
+def test_torn_last_line_is_ignored_then_cut(tmp_path):
+    path = tmp_path / "g.jsonl"
+    path.write_text('{"id": "a"}\n{"id": "b"}\n{"id": "c", "tex')
+    assert [r["id"] for r in read_jsonl_records(path)] == ["a", "b"]
+    with JsonlAppender(path) as out:
+        out.write({"id": "d"})
+    assert path.read_text() == '{"id": "a"}\n{"id": "b"}\n{"id": "d"}\n'
+
+
+def test_complete_unterminated_last_line_is_kept(tmp_path):
+    path = tmp_path / "g.jsonl"
+    path.write_text('{"id": "a"}\n{"id": "b"}')
+    assert [r["id"] for r in read_jsonl_records(path)] == ["a", "b"]
+    with JsonlAppender(path) as out:
+        out.write({"id": "c"})
+    assert [r["id"] for r in read_jsonl_records(path)] == ["a", "b", "c"]
+
+
+def test_bad_line_in_the_middle_names_file_and_line(tmp_path):
+    path = tmp_path / "g.jsonl"
+    path.write_text('{"id": "a"}\nnot json\n{"id": "c"}\n')
+    with pytest.raises(RunFolderError, match=r"g\.jsonl: line 2: not valid JSON"):
+        read_jsonl_records(path)
+
+
+def test_config_mismatch_is_refused(tmp_path):
+    rf = RunFolder(tmp_path / "run")
+    assert rf.init({"exp": "exp1", "seed": 0, "batch_size": 8}) is False
+    assert rf.init({"exp": "exp1", "seed": 0, "batch_size": 2}) is True  # volatile field: resume
+    with pytest.raises(RunFolderError, match=r"seed: 0 -> 1"):
+        rf.init({"exp": "exp1", "seed": 1})
+    assert rf.init({"exp": "exp1", "seed": 1}, overwrite=True) is False
+
+
+# ------------------------------------------------------------------ fake backend
+
+
+class ScriptedBackend:
+    """Answers each request with ``def <name>(<args>): return 0`` for the function in
+    the prompt's TODO code; raises after ``die_after`` calls (a killed run)."""
+
+    name = "scripted"
+
+    def __init__(self, die_after: int | None = None) -> None:
+        self.die_after = die_after
+        self.calls = 0
+        self.requests = 0
+
+    def generate(self, requests):
+        self.calls += 1
+        if self.die_after is not None and self.calls > self.die_after:
+            raise KeyboardInterrupt("simulated kill")
+        self.requests += len(requests)
+        out = []
+        for r in requests:
+            text = r.prompt if r.prompt is not None else r.messages[-1]["content"]
+            todo = text.split("TODO CODE:", 1)[1]
+            m = re.search(r"def (\w+)\(([^)]*)\)", todo)
+            name, args = (m.group(1), m.group(2)) if m else ("f", "")
+            out.append(Completion(text=f"<code>def {name}({args}):\n    return 0\n</code>",
+                                  prompt_tokens=10, completion_tokens=12))
+        return out
+
+
+def _cfg(itap_dir: Path, exp: str, **kw) -> ExperimentConfig:
+    return ExperimentConfig(
+        exp=exp,
+        data=DataConfig(data=str(itap_dir), split=kw.pop("split", "test_NS_OP"), test_fraction=0.1),
+        gen=GenerationConfig(batch_size=2, samples=kw.pop("samples", 1)),
+        limit=kw.pop("limit", 6), embedder="tfidf", floor_repeats=2, label="scripted", **kw,
+    )
+
+
+@pytest.fixture(scope="module")
+def grader():
+    from simstudent.grader import Grader
+
+    with Grader() as g:
+        yield g
+
+
+def test_exp1_resume_after_kill_loses_and_duplicates_nothing(itap_dir, tmp_path, grader):
+    cfg = _cfg(itap_dir, "exp1", samples=2)  # 6 examples x 2 samples = 12 attempts, 6 calls
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, out, backend=ScriptedBackend(die_after=2), grader=grader, show_progress=False)
+    rf = RunFolder(out)
+    assert len(rf.records(GENERATIONS)) == 4  # two batches of 2 made it to disk
+    # A write cut off mid-line by the kill.
+    with (out / GENERATIONS).open("a") as fh:
+        fh.write('{"id": "exp1:torn')
+    second = ScriptedBackend()
+    metrics = run_experiment(cfg, out, backend=second, grader=grader, show_progress=False)
+    assert second.requests == 8  # only what was missing
+    ids = [r["id"] for r in rf.records(GENERATIONS)]
+    assert len(ids) == len(set(ids)) == 12
+    grade_ids = [r["id"] for r in rf.records(GRADES)]
+    assert len(grade_ids) == len(set(grade_ids)) == 12 + 6  # generated + real targets
+    # A third run finds nothing to do and does not call the backend at all.
+    third = ScriptedBackend()
+    run_experiment(cfg, out, backend=third, grader=grader, show_progress=False)
+    assert third.calls == 0
+    m, _ = load_run_metrics(out)
+    assert m.kind == "exp1" and [g.group for g in m.groups] == ["first", "middle", "last"]
+    assert metrics["counts"]["generations"] == 12
+    assert sum(g.n_gen for g in m.groups) == 12 and sum(g.n_real for g in m.groups) == 6
+    # The scripted code parses but returns 0: never a compile error.
+    assert all(g.error_types["gen"]["compile"] == 0.0 for g in m.groups)
+    assert (out / "embeddings.npz").exists()
+
+
+def test_exp2_metrics_and_config(itap_dir, tmp_path, grader):
+    out = tmp_path / "run2"
+    metrics = run_experiment(_cfg(itap_dir, "exp2", k=3, limit=8), out, backend=ScriptedBackend(), grader=grader,
+                             show_progress=False)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["exp"] == "exp2" and cfg["k"] == 3 and cfg["label"] == "scripted"
+    gens = RunFolder(out).records(GENERATIONS)
+    assert all(g["template"].startswith("chat-exp2") for g in gens)  # no adapter: prompting templates
+    m, _ = load_run_metrics(out)
+    g = m.group("all")
+    assert g.n_gen == g.n_real == 8
+    assert g.cosine_distance.mean is not None and 0 <= g.cosine_distance.mean <= 2
+    assert m.progress is not None and len(m.progress.bins) == 10
+    real_ids = [it for it in m.items if it.role == "real"]
+    assert all(it.error_type in ("no_error", "logical", "runtime", "compile") for it in real_ids)
+    assert metrics["counts"]["examples"] == 8
+
+
+def test_other_config_refuses_the_same_folder(itap_dir, tmp_path, grader):
+    out = tmp_path / "run3"
+    run_experiment(_cfg(itap_dir, "exp1", limit=2), out, backend=ScriptedBackend(), grader=grader,
+                   show_progress=False)
+    with pytest.raises(RunFolderError, match="different config"):
+        run_experiment(_cfg(itap_dir, "exp1", limit=2, context=False), out, backend=ScriptedBackend(),
+                       grader=grader, show_progress=False)
+
+
+def test_rollout_with_scripted_backend(itap_dir, tmp_path, grader):
+    from simstudent.experiments.rollout import RolloutConfig, run_rollouts
+
+    cfg = RolloutConfig(
+        data=DataConfig(data=str(itap_dir), split="test_NS_OP", test_fraction=0.1),
+        gen=GenerationConfig(batch_size=4), prefix=2, max_new_attempts=2, limit=4, embedder="tfidf",
+        floor_repeats=2, label="scripted",
+    )
+    out = tmp_path / "ro"
+    backend = ScriptedBackend()
+    metrics = run_rollouts(cfg, out, backend=backend, grader=grader, show_progress=False)
+    recs = RunFolder(out).records("trajectories.jsonl")
+    assert len(recs) == 4 and len({r["id"] for r in recs}) == 4
+    ro = metrics["rollout"]
+    assert ro["prefix"] == 2
+    for r in recs:
+        t = r["trajectory"]
+        assert t["meta"]["prefix_len"] == 2
+        if not r["skipped"]:
+            # The scripted code never changes, so the student stalls or runs out of attempts.
+            assert 3 <= len(t["attempts"]) <= 4 and t["stop_reason"] in ("stalled", "max_attempts", "submitted")
+    # A rerun is a no-op for the backend.
+    again = ScriptedBackend()
+    run_rollouts(cfg, out, backend=again, grader=grader, show_progress=False)
+    assert again.calls == 0
+    m, _ = load_run_metrics(out)
+    assert m.kind == "rollout" and m.rollout.n_streams == ro["n_streams"]

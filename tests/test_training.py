@@ -1,0 +1,162 @@
+"""LoRA training on a tiny random model: labels, the loop, checkpoints, resume, adapters."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+from simstudent.models.adapters import load_adapter_meta, list_adapters  # noqa: E402
+from simstudent.models.loading import load_tokenizer  # noqa: E402
+from simstudent.models.tiny import build_tiny_model  # noqa: E402
+from simstudent.prompts import render_example  # noqa: E402
+from simstudent.schema import Example, Problem  # noqa: E402
+from simstudent.training import LoraTrainConfig, train_lora  # noqa: E402
+from simstudent.training import lora as lora_mod  # noqa: E402
+from simstudent.training.dataset import IGNORE_INDEX, build_features, collate, fingerprint, tokenize_example  # noqa: E402
+
+torch.set_num_threads(1)
+
+PROBLEM = Problem(id="p1", instructions="Add.", skeleton_code="def add(a, b):\n    pass\n")
+
+
+def _examples(n: int = 6) -> list[Example]:
+    out = []
+    for t in range(n):
+        out.append(Example(
+            exp="exp2", student_id=f"s{t % 2}", problem_id="p1", target_index=t % 3,
+            target=f"def add(a, b):\n    return a + {t}", stream_length=3, is_final=t % 3 == 2, k=1,
+            prior=[None if t % 3 == 0 else "def add(a, b):\n    return a"],
+        ))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def test_prompt_tokens_are_labelled_minus_100(tiny: Path) -> None:
+    tok = load_tokenizer(str(tiny), padding_side="right")
+    ex = _examples(3)[2]
+    prompt, completion = (lambda r: (r.prompt, r.completion))(render_example(ex, PROBLEM, "ft-exp2"))
+    feat, cut_p, cut_c = tokenize_example(ex, PROBLEM, tok, "ft-exp2", max_seq_len=4096)
+    n_prompt = len(tok(prompt, add_special_tokens=False)["input_ids"])
+    assert not cut_p and not cut_c
+    assert feat.labels[:n_prompt] == [IGNORE_INDEX] * n_prompt  # every prompt token masked
+    assert feat.labels[n_prompt:] == feat.input_ids[n_prompt:]  # every completion token trained
+    assert all(x != IGNORE_INDEX for x in feat.labels[n_prompt:])
+    assert tok.decode(feat.input_ids[:n_prompt]) == prompt
+    assert tok.decode(feat.input_ids[n_prompt:]) == completion + tok.eos_token
+    assert completion.endswith("</code><SUBMIT>")
+
+
+def test_too_long_examples_keep_completion(tiny: Path) -> None:
+    tok = load_tokenizer(str(tiny), padding_side="right")
+    ex = _examples(1)[0]
+    feat, cut_p, cut_c = tokenize_example(ex, PROBLEM, tok, "ft-exp2", max_seq_len=80)
+    completion = render_example(ex, PROBLEM, "ft-exp2").completion
+    assert cut_p and not cut_c and len(feat.input_ids) == 80
+    assert tok.decode([t for t in feat.labels if t != IGNORE_INDEX]) == completion + tok.eos_token
+    feats, stats = build_features(_examples(4), {"p1": PROBLEM}, tok, "ft-exp2", 80)
+    assert stats.n == 4 and stats.prompt_truncated == 4
+    batch = collate(feats[:2], tok.pad_token_id)
+    assert batch["input_ids"].shape == batch["labels"].shape == batch["attention_mask"].shape
+    with pytest.raises(KeyError, match="no problem spec for 1 problem"):
+        build_features(_examples(1), {}, tok, "ft-exp2", 80)
+
+
+def test_config_defaults_are_the_papers() -> None:
+    c = LoraTrainConfig()
+    assert (c.r, c.alpha, c.dropout, c.target_modules) == (16, 32, 0.05, "all-linear")
+    assert (c.epochs, c.lr, c.scheduler, c.effective_batch_size) == (1.0, 1e-4, "cosine", 16)
+    assert c.precision == "auto" and c.max_steps is None
+    with pytest.raises(ValueError):
+        LoraTrainConfig(r=0)
+
+
+def _config(**kw) -> LoraTrainConfig:
+    base = dict(model="", r=4, alpha=8, dropout=0.1, lr=5e-3, per_device_batch_size=2, grad_accum=1,
+                max_seq_len=512, max_steps=4, save_steps=2, seed=1, device="cpu")
+    base.update(kw)
+    return LoraTrainConfig(**base)
+
+
+def _weights(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(path / "adapter_model.safetensors"))
+
+
+def test_train_writes_adapter_and_resumes_exactly(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    examples = _examples()
+    cfg = _config(model=str(tiny))
+    meta = {"name": "run", "exp": "exp2", "k": 1, "context": False, "data": "hand-made"}
+
+    full = train_lora(examples, {"p1": PROBLEM}, cfg, tmp_path / "full", template="ft-exp2", meta=dict(meta))
+    assert full.steps == 4
+    m = load_adapter_meta(tmp_path / "full")
+    assert (m.template, m.exp, m.k, m.context, m.steps, m.n_examples) == ("ft-exp2", "exp2", 1, False, 4, 6)
+    assert m.data_fingerprint == fingerprint(examples) and m.final_loss == pytest.approx(full.final_loss)
+    assert m.hyperparameters["r"] == 4 and m.hyperparameters["effective_batch_size"] == 2
+    assert m.model_extra["precision"] == "fp32"
+    log = [json.loads(x) for x in (tmp_path / "full" / "train_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [1, 2, 3, 4]
+    assert log[-1]["lr"] < log[0]["lr"]  # cosine decay
+    assert (tmp_path / "full" / "adapter_config.json").is_file()
+    assert [p.name for p in (tmp_path / "full" / "checkpoints").iterdir()] == ["step-000002"]
+
+    # Interrupt a second, identical run during step 3; resume; it must end where the first did.
+    real = lora_mod._step_loss
+    calls = {"n": 0}
+
+    def crash_on_third(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(lora_mod, "_step_loss", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        train_lora(examples, {"p1": PROBLEM}, cfg, tmp_path / "cut", template="ft-exp2", meta=dict(meta))
+    monkeypatch.setattr(lora_mod, "_step_loss", real)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_lora(examples, {"p1": PROBLEM}, cfg, tmp_path / "cut", template="ft-exp2", meta=dict(meta))
+    resumed = train_lora(examples, {"p1": PROBLEM}, cfg, tmp_path / "cut", template="ft-exp2", meta=dict(meta),
+                         resume=True)
+    assert resumed.steps == 4
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.final_loss == pytest.approx(full.final_loss, rel=1e-6)
+    steps = [json.loads(x)["step"] for x in (tmp_path / "cut" / "train_log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]  # append-only log: 1-2 before the crash, 3-4 after resuming
+    again = train_lora(examples, {"p1": PROBLEM}, cfg, tmp_path / "cut", template="ft-exp2", meta=dict(meta),
+                       resume=True)
+    assert again.steps == 4  # already complete: nothing retrained
+
+    listed = list_adapters(tmp_path)
+    assert [p.name for p, _ in listed] == ["cut", "full"]
+
+
+def test_loss_goes_down_and_backend_uses_adapter(tiny: Path, tmp_path: Path) -> None:
+    from simstudent.models import get_backend
+    from simstudent.prompts import render_loop_prompt
+
+    examples = _examples(2)
+    cfg = _config(model=str(tiny), max_steps=12, lr=2e-2, dropout=0.0, save_steps=100)
+    train_lora(examples, {"p1": PROBLEM}, cfg, tmp_path / "a", template="ft-exp2",
+               meta={"name": "a", "exp": "exp2", "k": 1, "context": False})
+    losses = [json.loads(x)["loss"] for x in (tmp_path / "a" / "train_log.jsonl").read_text().splitlines()]
+    assert losses[-1] < losses[0] * 0.9
+
+    be = get_backend("hf", model=str(tiny), adapters={"a": str(tmp_path / "a")})
+    tpl = be.template_for("a")
+    assert tpl == "ft-exp2"
+    req = render_loop_prompt(PROBLEM, [], None, tpl, k=1).to_request(adapter="a")
+    req.sampling.max_new_tokens = 8
+    out = be.generate([req, render_loop_prompt(PROBLEM, [], None, tpl, k=1).to_request()])
+    assert len(out) == 2 and all(c.completion_tokens > 0 for c in out)
