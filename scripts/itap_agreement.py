@@ -7,9 +7,11 @@ agreement of "passes every test" with the label, and each disagreement with a re
 
 Two agreement columns are reported:
 
-- **as recorded**: the code exactly as the importer gives it (what
-  ``simstudent grade --dataset ../shared/data/itap --problems scenarios/itap`` sees);
-- **export-repaired**: the same code with one stray ``\\`` at the very end removed.
+- **as recorded**: the code exactly as exported (importer option
+  ``repair_trailing_backslash=False``);
+- **export-repaired**: the same code with one stray ``\\`` at the very end removed, as
+  the importer does by default (what
+  ``simstudent grade --dataset ../shared/data/itap --problems scenarios/itap`` sees).
   The public ITAP export ends 410 submissions with a lone backslash (61 of them are
   labelled correct), which Python cannot compile; the course's grader evidently saw the
   code without it.
@@ -34,10 +36,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def repair_trailing_backslash(code: str) -> str:
-    """Drop one backslash that ends the code (after trailing whitespace): an export
-    artefact of the public ITAP data, never valid Python at the end of a file."""
-    stripped = code.rstrip()
-    return stripped[:-1] if stripped.endswith("\\") else code
+    """The importer's repair of the export's stray final backslash (see
+    ``simstudent.data.progsnap2.strip_export_backslash``)."""
+    from simstudent.data.progsnap2 import strip_export_backslash
+
+    return strip_export_backslash(code)[0]
 
 
 class _Renamer(ast.NodeTransformer):
@@ -90,7 +93,8 @@ class Row:
 
 def _first_failure(result) -> str:
     if result.error_type == "compile":
-        return f"compile error: {(result.error_message or '').strip().splitlines()[-1:] or ['?']}"[:120]
+        lines = (result.error_message or "?").strip().splitlines() or ["?"]
+        return f"compile error: {lines[-1]}"[:160]
     for t in result.tests:
         if not t.passed:
             what = t.exception or f"expected {t.expected!r}, got {t.got!r}"
@@ -103,7 +107,7 @@ def collect(data: Path, problems_dir: Path) -> tuple[list[Row], dict]:
     from simstudent.data import load_dataset
     from simstudent.problems import load_problems
 
-    dataset = load_dataset(data)
+    dataset = load_dataset(data, repair_trailing_backslash=False)  # "recorded" means as exported
     problems = load_problems(problems_dir)
     rows = [
         Row(s.problem_id, s.student_id, sub.order, sub.code, bool(sub.recorded_correct))
@@ -127,7 +131,7 @@ def grade(rows: list[Row], problems: dict, use_cache: bool, batch: int = 200) ->
         for mode, fix in modes.items():
             task = progress.add_task(f"grading ({mode})", total=len(rows))
             for start in range(0, len(rows), batch):
-                chunk = rows[start : start + batch]
+                chunk = rows[start:start + batch]
                 results = grader.grade_many([(problems[r.problem], fix(r.code)) for r in chunk])
                 for row, res in zip(chunk, results):
                     row.ours[mode] = res.error_type == "no_error" and res.passed == res.total
@@ -185,7 +189,8 @@ def _pct(x: float | None) -> str:
 def markdown(summary: dict) -> str:
     """The table and the list of disagreements, as Markdown."""
     out = [
-        "| problem | n | labelled correct | agreement (as recorded) | agreement (export-repaired) | disagreements (export-repaired) |",
+        "| problem | n | labelled correct | agreement (as recorded) | agreement (export-repaired) "
+        "| disagreements (export-repaired) |",
         "|---|---:|---:|---:|---:|---|",
     ]
     for pid, e in summary["problems"].items():

@@ -182,3 +182,23 @@ def test_truncated_multibyte_character_counts_as_truncation(tmp_path):
         handle.write('{"code": "é'.encode()[:-1])  # cut inside the two-byte é
     with pytest.warns(JsonlRecoveryWarning):
         assert read_jsonl(path) == [{"code": "print('é')"}]
+
+
+def test_progsnap2_export_backslash_is_removed_and_counted():
+    from simstudent.data.progsnap2 import strip_export_backslash
+
+    assert strip_export_backslash("def f():\n    return 1\\") == ("def f():\n    return 1", True)
+    # an escaped backslash inside a string literal at the end is left alone
+    assert strip_export_backslash("x = '\\\\") == ("x = '\\\\", False)
+    assert strip_export_backslash("x = 1\n") == ("x = 1\n", False)
+    assert strip_export_backslash("x = 1\\\n  ") == ("x = 1", True)
+
+
+def test_itap_backslash_repair_is_reported(itap_dir):
+    from simstudent.data import load_dataset
+
+    ds = load_dataset(itap_dir)
+    assert any("stray export backslash" in n for n in ds.provenance.notes)
+    assert not any(s.code.endswith("\\") for st in ds.streams for s in st.submissions)
+    raw = load_dataset(itap_dir, repair_trailing_backslash=False)
+    assert sum(s.code.endswith("\\") for st in raw.streams for s in st.submissions) > 300

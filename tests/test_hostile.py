@@ -42,15 +42,18 @@ def hostile_config(isolation: str = "auto") -> GraderConfig:
 
 # -- what the sandbox guarantees at a level ---------------------------------------------
 def guarantees(grader: Grader) -> set[str]:
-    root = os.geteuid() == 0
+    """What this grader's sandbox promises, from its level and the uid jobs run as."""
     ns = grader.isolation in ("bubblewrap", "unshare")
+    drops = grader.job_uid is not None and grader.job_uid != os.geteuid()  # jobs as a uid of their own
     g = set()
     if ns:
-        g |= {"no_network", "private_tmp", "private_proc"}
-    if ns or root:
-        g |= {"parent_safe", "secrets_safe", "host_files_safe"}
-    if grader.isolation == "bubblewrap" or root:
-        g.add("repo_safe")
+        g |= {"no_network", "private_tmp"}
+    if ns or drops:
+        g |= {"parent_safe", "secrets_safe"}
+    if grader.isolation == "bubblewrap" or drops:
+        g |= {"host_files_safe", "repo_safe"}
+    if not (grader.job_uid is None and os.geteuid() == 0):
+        g.add("nproc_bounded")  # RLIMIT_NPROC means nothing to uid 0
     return g
 
 
@@ -178,7 +181,7 @@ CASES = [
             while True:
                 pass
         """), "runtime", True, max_s=3.5),
-    Case("fork_bomb", "import os\nwhile True:\n    os.fork()\n", "runtime", max_s=4.0),
+    Case("fork_bomb", "import os\nwhile True:\n    os.fork()\n", "runtime", max_s=4.0, needs=("nproc_bounded",)),
     Case("fork_bomb_that_persists", _src("""
         import os
         def square(x):
@@ -187,7 +190,7 @@ CASES = [
                     os.fork()
                 except OSError:
                     pass
-        """), "runtime", True, max_s=4.0),
+        """), "runtime", True, max_s=4.0, needs=("nproc_bounded",)),
     Case("double_forked_daemon", _src("""
         import os, time
         if os.fork() == 0:
@@ -209,7 +212,7 @@ CASES = [
         def square(x):
             hog = []
             while True:
-                hog.append(bytearray(5 * 10 ** 7))  # lazily zeroed: hits the address-space limit fast
+                hog.append(bytes(10 ** 8))  # calloc'ed: reaches the address-space limit without touching pages
         """), "runtime", check=_msg("MemoryError")),
     Case("output_flood", "def square(x):\n    while True:\n        print('spam' * 100)\n", "runtime", True,
          check=lambda r: all(len(o.got or "") < 4096 + 100 for o in r.tests), max_s=2.5),
@@ -275,7 +278,7 @@ CASES = [
         def square(x):
             return x * x
         """), "no_error", max_s=3.0),
-    Case("kill_minus_one", "import os, signal\nos.kill(-1, signal.SIGKILL)\n", "runtime", needs=("parent_safe",)),
+    Case("kill_minus_one", "import os, signal\nos.kill(-1, signal.SIGKILL)\n", "runtime", needs=("parent_safe", "nproc_bounded")),
     Case("kills_its_parent", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
          "def square(x):\n    return x * x\n", "runtime", needs=("parent_safe",)),
     Case("raises_limits_and_privileges", _src("""
@@ -284,7 +287,9 @@ CASES = [
             resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
             return x * x
         """), "runtime", needs=("parent_safe",)),
-    Case("becomes_root", "import os\nos.setuid(0)\n", "runtime", needs=("parent_safe",)),
+    Case("becomes_root", "import os\nos.setuid(0)\n" + CORRECT, "runtime", needs=("parent_safe",)),
+    # Breaking what the harness itself needs breaks the run: a runtime error, not a crash of the grader.
+    Case("patches_builtins_the_harness_uses", "import builtins\nbuiltins.len = lambda obj: 0\n" + CORRECT, "runtime"),
     Case("too_many_open_files", "fds = [open('/dev/null') for _ in range(10000)]\n", "runtime", check=_msg("Too many")),
     Case("file_size_bomb", "open('big', 'wb').write(b'x' * (64 * 1024 * 1024))\n", "runtime"),
     Case("hostile_exception_str", _src("""
@@ -421,7 +426,7 @@ def test_state_does_not_leak_between_submissions(grader):
     polluter = _src("""
         import builtins, math, os, sys
         math.pi = 3
-        builtins.len = lambda obj: 0
+        builtins.sorted = lambda *args, **kwargs: []
         sys.setrecursionlimit(50)
         open("leak.txt", "w").write("state")
         os.environ["LEAK"] = "1"
@@ -431,7 +436,7 @@ def test_state_does_not_leak_between_submissions(grader):
     assert grader.grade(SQUARE, polluter).error_type == "no_error"
     probe = _src("""
         import math, os, sys
-        clean = (math.pi > 3.14 and len([1, 2]) == 2 and sys.getrecursionlimit() >= 1000
+        clean = (math.pi > 3.14 and sorted([2, 1]) == [1, 2] and sys.getrecursionlimit() >= 1000
                  and not os.path.exists("leak.txt") and "LEAK" not in os.environ)
         def square(x):
             return x * x if clean else -1
@@ -451,6 +456,7 @@ def test_private_tmp_is_emptied(grader):
 
 def test_many_hostile_in_parallel(grader):
     """A batch mixing bombs and correct code: every verdict right, nothing left."""
+    need(grader, "nproc_bounded")
     bombs = [c for c in CASES if c.name in ("fork_bomb", "memory_bomb_gradual", "segfault", "garbage_on_result_channel")]
     pairs = [(SQUARE, CORRECT)] * 6 + [(SQUARE, c.code) for c in bombs]
     results = grader.grade_many(pairs)

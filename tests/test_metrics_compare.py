@@ -117,28 +117,14 @@ def test_floor_needs_two_students() -> None:
         real_floor(make_dataset(students=1), MetricsConfig(embedder=None))
 
 
-def test_itap_floor_with_tfidf(itap_dir) -> None:
-    from simstudent.data import load_dataset
-
-    ds = load_dataset(itap_dir)
-    fl = real_floor(ds, MetricsConfig(embedder="tfidf", cache=False, by_problem=False), repeats=1)
-    agg = fl["aggregate"]
-    assert agg["groups.overall.n_real"]["mean"] + agg["groups.overall.n_generated"]["mean"] == ds.n_submissions
-    assert 0 < agg["groups.overall.embedding.coverage"]["mean"] <= 1
-    assert agg["groups.overall.embedding.knn_distance"]["mean"] > 0
-    # ITAP has no tests, so no pass rate; the log's verdict is reported instead.
-    assert 0 < agg["groups.overall.functional.real.recorded_correct.mean"]["mean"] < 1
-    assert agg["groups.overall.style.pep8.real.mean"]["mean"] > 0
-
-
 @pytest.mark.slow
 def test_itap_subset_floor_with_minilm(itap_dir, tmp_path, monkeypatch) -> None:
     from simstudent.data import load_dataset
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # cold cache: really embeds, offline
     ds = load_dataset(itap_dir)
-    keep = set(ds.students[:12])
-    sub = Dataset(name="itap-12", streams=[s for s in ds.streams if s.student_id in keep])
+    keep = set(ds.students[:6])
+    sub = Dataset(name="itap-6", streams=[s for s in ds.streams if s.student_id in keep])
     fl = real_floor(sub, MetricsConfig(embedder="minilm", by_problem=False), repeats=2)
     assert fl["embedder"] == "minilm"
     assert 0 < fl["aggregate"]["groups.overall.embedding.knn_distance"]["mean"] < 1

@@ -22,6 +22,8 @@ _TEST_FRAC = typer.Option(0.2, "--test-fraction", help="Share of students held o
 _PROB_FRAC = typer.Option(0.2, "--problem-fraction", help="Share of problems held out (test_NS_NP).")
 _FOLD = typer.Option(None, "--itap-fold", help="Use ITAP's CV/FoldN/Test.csv students as the test students.")
 _PROBLEMS = typer.Option(None, "--problems", help="Problem specs: a course under scenarios/ or a folder.")
+_MAX_STREAMS = typer.Option(None, "--max-streams", min=1,
+                            help="A seeded random subset of N test streams (small CPU runs).")
 _MODEL = typer.Option("default", "--model", help="'default' (SmolLM2-135M-Instruct), a HF id or a local path.")
 _ADAPTER = typer.Option(None, "--adapter", help="A LoRA adapter folder (or a name under adapters/).")
 _BACKEND = typer.Option("hf", "--backend", help="hf | vllm | openai")
@@ -40,13 +42,14 @@ _QUIET = typer.Option(False, "--quiet", help="No progress bars.")
 
 
 def _data_cfg(data: str, split: str, split_seed: int, test_fraction: float, problem_fraction: float,
-              itap_fold: Optional[int], problems: Optional[str]):
+              itap_fold: Optional[int], problems: Optional[str], max_streams: Optional[int] = None):
     from simstudent.experiments.inputs import DataConfig
 
     if split not in ("test_NS_OP", "test_NS_NP"):
         fail(f"--split must be test_NS_OP or test_NS_NP, got {split!r}")
     return DataConfig(data=data, split=split, split_seed=split_seed, test_fraction=test_fraction,  # type: ignore[arg-type]
-                      problem_fraction=problem_fraction, itap_fold=itap_fold, problems=problems)
+                      problem_fraction=problem_fraction, itap_fold=itap_fold, problems=problems,
+                      max_streams=max_streams)
 
 
 def _gen_cfg(model, adapter, backend, base_url, template, samples, batch_size, max_new_tokens, seed):
@@ -88,7 +91,7 @@ def _run_exp(exp: str, **kw) -> None:
         cfg = ExperimentConfig(
             exp=exp,
             data=_data_cfg(kw["data"], kw["split"], kw["split_seed"], kw["test_fraction"], kw["problem_fraction"],
-                           kw["itap_fold"], kw["problems"]),
+                           kw["itap_fold"], kw["problems"], kw["max_streams"]),
             gen=_gen_cfg(kw["model"], kw["adapter"], kw["backend"], kw["base_url"], kw["template"], kw["samples"],
                          kw["batch_size"], kw["max_new_tokens"], kw["seed"]),
             context=kw["context"], k=kw.get("k", 3), limit=kw["limit"], embedder=kw["embedder"],
@@ -105,6 +108,7 @@ def _run_exp(exp: str, **kw) -> None:
 def _exp1(
     data: str = _DATA, split: str = _SPLIT, split_seed: int = _SPLIT_SEED, test_fraction: float = _TEST_FRAC,
     problem_fraction: float = _PROB_FRAC, itap_fold: Optional[int] = _FOLD, problems: Optional[str] = _PROBLEMS,
+    max_streams: Optional[int] = _MAX_STREAMS,
     context: bool = typer.Option(True, "--context/--no-context", help="Show the student's attempt on an earlier problem."),
     model: str = _MODEL, adapter: Optional[str] = _ADAPTER, backend: str = _BACKEND, base_url: Optional[str] = _BASE_URL,
     template: Optional[str] = _TEMPLATE, samples: int = _SAMPLES, limit: Optional[int] = _LIMIT,
@@ -118,6 +122,7 @@ def _exp1(
 def _exp2(
     data: str = _DATA, split: str = _SPLIT, split_seed: int = _SPLIT_SEED, test_fraction: float = _TEST_FRAC,
     problem_fraction: float = _PROB_FRAC, itap_fold: Optional[int] = _FOLD, problems: Optional[str] = _PROBLEMS,
+    max_streams: Optional[int] = _MAX_STREAMS,
     context: bool = typer.Option(True, "--context/--no-context", help="Show k+1 attempts of an earlier problem."),
     k: int = typer.Option(3, "--k", min=1, help="Previous attempts shown (the paper: 1 or 3)."),
     model: str = _MODEL, adapter: Optional[str] = _ADAPTER, backend: str = _BACKEND, base_url: Optional[str] = _BASE_URL,
@@ -132,6 +137,7 @@ def _exp2(
 def _rollout(
     data: str = _DATA, split: str = _SPLIT, split_seed: int = _SPLIT_SEED, test_fraction: float = _TEST_FRAC,
     problem_fraction: float = _PROB_FRAC, itap_fold: Optional[int] = _FOLD, problems: Optional[str] = _PROBLEMS,
+    max_streams: Optional[int] = _MAX_STREAMS,
     context: bool = typer.Option(True, "--context/--no-context", help="Show the student's work on an earlier problem."),
     prefix: int = typer.Option(2, "--prefix", min=2, help="Real attempts injected before the model takes over."),
     max_new_attempts: int = typer.Option(6, "--max-new-attempts", min=1, help="Generated attempts at most."),
@@ -148,7 +154,8 @@ def _rollout(
 
     try:
         cfg = RolloutConfig(
-            data=_data_cfg(data, split, split_seed, test_fraction, problem_fraction, itap_fold, problems),
+            data=_data_cfg(data, split, split_seed, test_fraction, problem_fraction, itap_fold, problems,
+                           max_streams),
             gen=_gen_cfg(model, adapter, backend, base_url, template, 1, batch_size, max_new_tokens, seed),
             context=context, prefix=prefix, max_new_attempts=max_new_attempts, limit=limit, embedder=embedder,
             label=label, command=current_command(), k=k,

@@ -25,10 +25,12 @@ _ROWS: list[tuple[str, Optional[str], str]] = [
       for t in ("no_error", "logical", "runtime", "compile")],
     ("recorded correct (log verdict)", "functional.real.recorded_correct.mean",
      "functional.generated.recorded_correct.mean"),
-    *[row for f in ("pep8", "style_score", "chars", "lines", "depth", "width", "nodes") for row in (
+    *[row for f in ("pep8", "style_score") for row in (
         (f"{f} mean", f"style.{f}.real.mean", f"style.{f}.generated.mean"),
         (f"{f} sd", f"style.{f}.real.sd", f"style.{f}.generated.sd"),
         (f"{f} MAE (paired)", None, f"style.{f}.mae"))],
+    *[(f"{f} mean", f"style.{f}.real.mean", f"style.{f}.generated.mean")
+      for f in ("chars", "lines", "depth", "width", "nodes")],
 ]
 _TOP_ROWS: list[tuple[str, str]] = [
     ("progress gap: pass rate", "progress.curve_gap.pass_rate"),

@@ -49,9 +49,25 @@ def _code_table(root: Path) -> Path:
     )
 
 
-def _read_code_states(path: Path, bad: BadRows) -> dict[str, str]:
+def strip_export_backslash(code: str) -> tuple[str, bool]:
+    """Drop one stray backslash that ends the code (after trailing whitespace).
+
+    Some ProgSnap2 exports (the CSEDM 2019 ITAP copy among them: 410 of its 2,801
+    submissions) end the code with a lone backslash. A backslash at end of file can never
+    be valid Python (a line continuation into nothing), and submissions labelled
+    correct pass every test once it is removed, so it is an export artifact, not
+    student code. Removing it is counted in the provenance notes.
+    """
+    stripped = code.rstrip()
+    if stripped.endswith("\\") and not stripped.endswith("\\\\"):
+        return stripped[:-1], True
+    return code, False
+
+
+def _read_code_states(path: Path, bad: BadRows, repair: bool = True) -> tuple[dict[str, str], int]:
     _, rows = read_csv(path, ("CodeStateID", "Code"), bad)
     codes: dict[str, str] = {}
+    repaired = 0
     for rec in rows:
         key = rec.values["CodeStateID"].strip()
         if not key:
@@ -66,8 +82,12 @@ def _read_code_states(path: Path, bad: BadRows) -> dict[str, str]:
                 f"{path.name}: duplicate CodeStateID",
             )
             continue
-        codes[key] = normalise_newlines(rec.values["Code"])
-    return codes
+        code = normalise_newlines(rec.values["Code"])
+        if repair:
+            code, fixed = strip_export_backslash(code)
+            repaired += fixed
+        codes[key] = code
+    return codes, repaired
 
 
 def _parse_timestamp(text: str) -> Optional[datetime]:
@@ -84,18 +104,21 @@ def load(
     *,
     skip_bad_rows: bool = False,
     submit_events: Sequence[str] = ("Submit",),
+    repair_trailing_backslash: bool = True,
 ) -> Dataset:
     """Load a ProgSnap2 folder into a Dataset (see the module docstring).
 
     ``submit_events`` lists the EventTypes that count as submissions. Raises
     :class:`DataError` on bad input unless ``skip_bad_rows`` (then bad rows are
-    counted in ``provenance.skip_reasons``).
+    counted in ``provenance.skip_reasons``). ``repair_trailing_backslash`` drops
+    the lone backslash some exports leave at the end of the code (see
+    :func:`strip_export_backslash`); the number repaired goes into the notes.
     """
     root = _root(Path(path))
     main_path = root / MAIN_TABLE
     bad = BadRows(skip_bad_rows)
     code_table = _code_table(root)
-    codes = _read_code_states(code_table, bad)
+    codes, repaired = _read_code_states(code_table, bad, repair_trailing_backslash)
     code_table_name = code_table.name
     _, rows = read_csv(main_path, MAIN_REQUIRED, bad)
 
@@ -172,6 +195,8 @@ def load(
     with_streams = {s.student_id for s in streams}
     others = {t: n for t, n in event_counts.items() if t not in submit_types}
     notes = ["ProgSnap2 logs carry no problem statements or tests: problems hold only their id"]
+    if repaired:
+        notes.append(f"{repaired} code states ended with a stray export backslash; it was removed")
     if others:
         listed = ", ".join(f"{t}: {n}" for t, n in sorted(others.items()))
         kinds = "/".join(sorted(submit_types))

@@ -34,6 +34,9 @@ class DataConfig(BaseModel):
     itap_fold: Optional[int] = None  # ITAP CV fold: its Test.csv students are the test students
     problems: Optional[str] = None  # course name or folder of specs; None = search scenarios/
     skip_missing_problems: bool = False
+    # A seeded random subset of the test streams (every test student keeps a chance to
+    # appear, unlike --limit which takes the first examples): small CPU runs.
+    max_streams: Optional[int] = Field(None, ge=1)
 
 
 @dataclass
@@ -101,7 +104,18 @@ def load_inputs(cfg: DataConfig) -> Inputs:
                 "write scenarios/<course>/<id>.toml, pass --problems, or --skip-missing-problems"
             )
         test = test.model_copy(update={"streams": [s for s in test.streams if s.problem_id not in used_missing]})
+    if cfg.max_streams is not None and len(test.streams) > cfg.max_streams:
+        test = test.model_copy(update={"streams": subsample_streams(test.streams, cfg.max_streams, cfg.split_seed)})
     return Inputs(dataset, split, test, split.test_history(), problems, used_missing)
+
+
+def subsample_streams(streams: list, n: int, seed: int) -> list:
+    """``n`` streams chosen at random (seeded), kept in their original order."""
+    import random
+
+    keys = sorted(range(len(streams)), key=lambda i: (streams[i].student_id, streams[i].problem_id))
+    chosen = set(random.Random(f"{seed}:streams").sample(keys, n))
+    return [s for i, s in enumerate(streams) if i in chosen]
 
 
 def build_examples(inputs: Inputs, exp: str, *, context: bool, k: int = 3) -> list[Example]:

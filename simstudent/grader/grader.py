@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Optional, Sequence
 from simstudent.grader.cache import GradeCache, cache_key
 from simstudent.grader.config import GraderConfig
 from simstudent.grader.pool import WorkerPool
-from simstudent.grader.sandbox import resolve_isolation
+from simstudent.grader.sandbox import probe_info, resolve_isolation
 from simstudent.grader.verdicts import build_result
 from simstudent.schema import GradeResult, Problem
 
@@ -38,6 +38,10 @@ class Grader:
     def __init__(self, config: Optional[GraderConfig] = None) -> None:
         self.config = config or GraderConfig()
         self.isolation, self.isolation_notes = resolve_isolation(self.config.isolation, self.config)
+        info = probe_info(self.isolation, self.config)
+        self.isolation_notes += list(info.get("notes") or [])
+        # The uid submissions run as (None: the same uid as the worker, e.g. not root).
+        self.job_uid: Optional[int] = info.get("job_uid")
         if self.isolation == "none":
             why = "; ".join(self.isolation_notes)
             message = f"simstudent grader: running submissions WITHOUT a sandbox (isolation 'none': {why})"

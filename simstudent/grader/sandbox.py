@@ -156,19 +156,19 @@ def launch_spec(level: str, cfg: GraderConfig, index: int = 0, *, oneshot: bool 
     raise ValueError(f"unknown isolation level {level!r} (choose from {', '.join(LEVELS)})")
 
 
-def _start_and_check(spec: LaunchSpec, timeout: float = 20.0) -> tuple[bool, str]:
-    """Start a worker from ``spec``, wait for its ready frame, stop it."""
+def _start_and_check(spec: LaunchSpec, timeout: float = 20.0) -> tuple[bool, str, dict]:
+    """Start a worker from ``spec``, wait for its ready frame, stop it: (ok, why, ready frame)."""
     try:
         proc = subprocess.Popen(spec.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env=spec.env, start_new_session=True)
     except OSError as exc:
-        return False, f"cannot run {spec.argv[0]}: {exc}"
+        return False, f"cannot run {spec.argv[0]}: {exc}", {}
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
-        return False, f"worker did not become ready within {timeout:.0f} s"
+        return False, f"worker did not become ready within {timeout:.0f} s", {}
     finally:
         if spec.scratch:
             shutil.rmtree(spec.scratch, ignore_errors=True)
@@ -180,24 +180,30 @@ def _start_and_check(spec: LaunchSpec, timeout: float = 20.0) -> tuple[bool, str
         notes = "; ".join(ready.get("notes") or [])
         uid = ready.get("job_uid")
         who = f"jobs run as uid {uid}" if uid is not None else "jobs keep the worker's uid"
-        return True, f"worker started and reported ready ({who}{'; ' + notes if notes else ''})"
+        return True, f"worker started and reported ready ({who}{'; ' + notes if notes else ''})", ready
     detail = (err.decode(errors="replace").strip().splitlines() or [ready.get("error") or f"exit status {proc.returncode}"])[-1]
-    return False, detail
+    return False, detail, {}
 
 
 @functools.lru_cache(maxsize=None)
-def _probe_cached(level: str, site: bool) -> tuple[bool, str]:
+def _probe_cached(level: str, site: bool) -> tuple[bool, str, dict]:
     cfg = GraderConfig(allow_site_packages=site, cache_path=None, workers=1)
     if level == "bubblewrap" and not shutil.which("bwrap"):
-        return False, "bwrap not found on PATH (install bubblewrap: apt-get install -y bubblewrap)"
+        return False, "bwrap not found on PATH (install bubblewrap: apt-get install -y bubblewrap)", {}
     if level == "unshare" and not shutil.which("unshare"):
-        return False, "unshare (util-linux) not found on PATH"
+        return False, "unshare (util-linux) not found on PATH", {}
     return _start_and_check(launch_spec(level, cfg, oneshot=True))
 
 
 def probe(level: str, cfg: GraderConfig | None = None) -> tuple[bool, str]:
     """(available, why) for ``level``; cached per process."""
-    return _probe_cached(level, bool(cfg and cfg.allow_site_packages))
+    return _probe_cached(level, bool(cfg and cfg.allow_site_packages))[:2]
+
+
+def probe_info(level: str, cfg: GraderConfig | None = None) -> dict:
+    """What a worker at ``level`` reported when it started: ``job_uid`` (the uid jobs
+    run as; None = the worker's own) and ``notes``. Empty if it did not start."""
+    return dict(_probe_cached(level, bool(cfg and cfg.allow_site_packages))[2])
 
 
 def resolve_isolation(choice: str, cfg: GraderConfig | None = None) -> tuple[str, list[str]]:
