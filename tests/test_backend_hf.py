@@ -140,7 +140,7 @@ def test_default_model_generates() -> None:
         default_model_dir()
     except Exception as exc:  # noqa: BLE001 - package missing: skip with the reason
         pytest.skip(str(exc))
-    be = get_backend("hf", model="default", num_threads=2)
+    be = get_backend("hf", model="default", num_threads=1)
     out = be.generate([GenerationRequest(
         messages=[{"role": "user", "content": "Write a Python function add(a, b) that returns a + b."}],
         sampling=SamplingParams(temperature=0.0, max_new_tokens=24),

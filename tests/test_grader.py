@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 
@@ -223,3 +224,35 @@ def test_wire_rejects_garbage():
         wire.FrameBuffer(1024).feed(b"\x00\x00\x00\x03abc")
     with pytest.raises(wire.FrameError):
         wire.FrameBuffer(16).feed(b"\x00\x10\x00\x00")
+
+
+def test_rmtree_contents_opens_locked_directories(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simstudent" / "grader"))
+    try:
+        from sysutil import rmtree_contents
+    finally:
+        sys.path.pop(0)
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "f").write_text("x")
+    (tmp_path / "link").symlink_to("/usr")
+    (tmp_path / "g").write_text("y")
+    (tmp_path / "a" / "b").chmod(0)
+    (tmp_path / "a").chmod(0)
+    rmtree_contents(str(tmp_path))
+    assert list(tmp_path.iterdir()) == [] and Path("/usr/bin").exists()
+
+
+def test_a_worker_killed_while_idle_is_replaced_quietly():
+    import os
+    import signal
+
+    p = doctest_problem(">>> f()\n1")
+    with Grader(GraderConfig(workers=1, cache_path=None)) as g:
+        assert g.grade(p, "def f(): return 1").error_type == "no_error"
+        worker = g._pool.workers[0]
+        os.killpg(worker.proc.pid, signal.SIGKILL)
+        worker.proc.wait()
+        assert g.grade(p, "def f(): return 1").error_type == "no_error"
+        assert g.worker_restarts == 1

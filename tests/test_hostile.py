@@ -119,6 +119,8 @@ def assert_no_leftovers() -> None:
 
 
 def assert_serving(grader: Grader) -> None:
+    """Nothing left behind, and a correct submission still grades correctly."""
+    assert_no_leftovers()
     result = grader.grade(SQUARE, CORRECT)
     assert result.error_type == "no_error" and result.passed == 2, result.feedback
 
@@ -324,7 +326,6 @@ def run_case(grader: Grader, case: Case) -> GradeResult:
     if case.max_s is not None:
         assert took < case.max_s, f"{case.name} took {took:.2f} s"
     assert result.isolation == grader.isolation
-    assert_no_leftovers()
     assert_serving(grader)
     return result
 
@@ -347,7 +348,6 @@ def test_writes_outside_the_sandbox(grader):
     result = grader.grade(SQUARE, code)
     assert result.error_type == "runtime"
     assert not any(t.exists() for t in targets)
-    assert_no_leftovers()
     assert_serving(grader)
 
 

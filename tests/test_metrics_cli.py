@@ -57,14 +57,35 @@ def test_cli_reads_trajectories_and_scores_rollouts(files) -> None:
     path = tmp / "traj.jsonl"
     for k in range(3):
         append_jsonl(path, Trajectory(student_id=f"s{k}", problem_id="p0", meta={"prefix_len": 1},
-                                      attempts=[Attempt(index=0, code="def f0(n):\n    return n\n"),
+                                      attempts=[Attempt(index=0, code="def f0(n):\n    return n + 0\n"),
                                                 Attempt(index=1, code="def f0(n):\n    return sum(range(n))\n",
                                                         submitted=True)]))
     out = _json(runner.invoke(app, ["metrics", str(real), str(path), "--embedder", "none", "--json"]))
     assert out["comparison"]["pairing"] == "stream"  # closed-loop attempts are not real slots
     assert out["comparison"]["embedder"] is None
+    assert out["comparison"]["n_generated"] == 6
+    # real side = the three streams' continuations after the 1-attempt prefix
+    assert out["comparison"]["n_real"] == sum(len(s.submissions) - 1 for s in make_dataset(students=6).streams
+                                              if s.problem_id == "p0" and s.student_id in ("s0", "s1", "s2"))
     assert out["rollout"]["n_rollouts"] == 3
     assert 0 <= out["rollout"]["means"]["codebleu"]["mean"] <= 1
+
+
+def test_cli_reads_run_folder_records_with_injected_prefix(files) -> None:
+    real, _, tmp = files
+    first = make_dataset(students=6).streams[0]  # s0 / p0
+    traj = Trajectory(student_id="sim", problem_id="p0", meta={"prefix_len": 1, "real_student_id": "s0"},
+                      attempts=[Attempt(index=0, code=first.submissions[0].code),  # the injected real prefix
+                                Attempt(index=1, code=first.submissions[1].code)])
+    path = tmp / "trajectories.jsonl"
+    append_jsonl(path, {"id": "s0:p0", "skipped": False, "trajectory": traj.model_dump(mode="json")})
+    append_jsonl(path, {"id": "s1:p0", "skipped": True, "trajectory": traj.model_dump(mode="json")})
+    out = _json(runner.invoke(app, ["metrics", str(real), str(path), "--embedder", "none", "--json"]))
+    ro = out["rollout"]
+    assert ro["n_rollouts"] == 1
+    # prefix dropped: the one generated attempt equals the real attempt 1, the first real step after the prefix
+    assert ro["per_rollout"][0]["n_generated"] == 1
+    assert ro["per_rollout"][0]["ast_match"] == 1.0 and ro["per_rollout"][0]["codebleu"] == 1.0
 
 
 def test_cli_errors_are_clear(tmp_path) -> None:

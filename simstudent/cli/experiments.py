@@ -33,6 +33,7 @@ _SAMPLES = typer.Option(1, "--samples", min=1, help="Completions per example.")
 _LIMIT = typer.Option(None, "--limit", min=1, help="Only the first N examples (streams for rollout).")
 _OUT = typer.Option(None, "--out", help="Run folder (default: runs/<exp>-<split>-<label>...).")
 _BATCH = typer.Option(8, "--batch-size", min=1, help="Requests per backend call.")
+_THREADS = typer.Option(None, "--threads", min=1, help="hf backend: torch CPU threads (default: torch's).")
 _MAX_NEW = typer.Option(256, "--max-new-tokens", min=1, help="Token budget per completion.")
 _SEED = typer.Option(0, "--seed", help="Sampling seed.")
 _EMBEDDER = typer.Option("minilm", "--embedder", help="minilm (offline default) | tfidf | sfr-code")
@@ -52,11 +53,12 @@ def _data_cfg(data: str, split: str, split_seed: int, test_fraction: float, prob
                       max_streams=max_streams)
 
 
-def _gen_cfg(model, adapter, backend, base_url, template, samples, batch_size, max_new_tokens, seed):
+def _gen_cfg(model, adapter, backend, base_url, template, samples, batch_size, max_new_tokens, seed, threads=None):
     from simstudent.experiments.runner import GenerationConfig
 
     return GenerationConfig(model=model, adapter=adapter, backend=backend, base_url=base_url, template=template,
-                            samples=samples, batch_size=batch_size, max_new_tokens=max_new_tokens, seed=seed)
+                            samples=samples, batch_size=batch_size, max_new_tokens=max_new_tokens, seed=seed,
+                            num_threads=threads)
 
 
 def _summary(metrics: dict, out: Path) -> None:
@@ -93,7 +95,7 @@ def _run_exp(exp: str, **kw) -> None:
             data=_data_cfg(kw["data"], kw["split"], kw["split_seed"], kw["test_fraction"], kw["problem_fraction"],
                            kw["itap_fold"], kw["problems"], kw["max_streams"]),
             gen=_gen_cfg(kw["model"], kw["adapter"], kw["backend"], kw["base_url"], kw["template"], kw["samples"],
-                         kw["batch_size"], kw["max_new_tokens"], kw["seed"]),
+                         kw["batch_size"], kw["max_new_tokens"], kw["seed"], kw["threads"]),
             context=kw["context"], k=kw.get("k", 3), limit=kw["limit"], embedder=kw["embedder"],
             label=kw["label"], command=current_command(),
         )
@@ -112,7 +114,8 @@ def _exp1(
     context: bool = typer.Option(True, "--context/--no-context", help="Show the student's attempt on an earlier problem."),
     model: str = _MODEL, adapter: Optional[str] = _ADAPTER, backend: str = _BACKEND, base_url: Optional[str] = _BASE_URL,
     template: Optional[str] = _TEMPLATE, samples: int = _SAMPLES, limit: Optional[int] = _LIMIT,
-    out: Optional[str] = _OUT, batch_size: int = _BATCH, max_new_tokens: int = _MAX_NEW, seed: int = _SEED,
+    out: Optional[str] = _OUT, batch_size: int = _BATCH, threads: Optional[int] = _THREADS,
+    max_new_tokens: int = _MAX_NEW, seed: int = _SEED,
     embedder: str = _EMBEDDER, label: Optional[str] = _LABEL, overwrite: bool = _OVERWRITE, quiet: bool = _QUIET,
 ) -> None:
     """exp1 (low resolution): first / middle / last attempt of every test stream."""
@@ -127,7 +130,8 @@ def _exp2(
     k: int = typer.Option(3, "--k", min=1, help="Previous attempts shown (the paper: 1 or 3)."),
     model: str = _MODEL, adapter: Optional[str] = _ADAPTER, backend: str = _BACKEND, base_url: Optional[str] = _BASE_URL,
     template: Optional[str] = _TEMPLATE, samples: int = _SAMPLES, limit: Optional[int] = _LIMIT,
-    out: Optional[str] = _OUT, batch_size: int = _BATCH, max_new_tokens: int = _MAX_NEW, seed: int = _SEED,
+    out: Optional[str] = _OUT, batch_size: int = _BATCH, threads: Optional[int] = _THREADS,
+    max_new_tokens: int = _MAX_NEW, seed: int = _SEED,
     embedder: str = _EMBEDDER, label: Optional[str] = _LABEL, overwrite: bool = _OVERWRITE, quiet: bool = _QUIET,
 ) -> None:
     """exp2 (high resolution): every next attempt from the k real attempts before it."""
@@ -144,7 +148,8 @@ def _rollout(
     k: Optional[int] = typer.Option(None, "--k", min=1, help="exp2-template adapters: attempts shown (default: the adapter's)."),
     model: str = _MODEL, adapter: Optional[str] = _ADAPTER, backend: str = _BACKEND, base_url: Optional[str] = _BASE_URL,
     template: Optional[str] = _TEMPLATE, limit: Optional[int] = _LIMIT, out: Optional[str] = _OUT,
-    batch_size: int = _BATCH, max_new_tokens: int = _MAX_NEW, seed: int = _SEED, embedder: str = _EMBEDDER,
+    batch_size: int = _BATCH, threads: Optional[int] = _THREADS, max_new_tokens: int = _MAX_NEW,
+    seed: int = _SEED, embedder: str = _EMBEDDER,
     label: Optional[str] = _LABEL, overwrite: bool = _OVERWRITE, quiet: bool = _QUIET,
 ) -> None:
     """Closed loop: the SimulatedStudent continues real streams from their first attempts."""
@@ -156,7 +161,7 @@ def _rollout(
         cfg = RolloutConfig(
             data=_data_cfg(data, split, split_seed, test_fraction, problem_fraction, itap_fold, problems,
                            max_streams),
-            gen=_gen_cfg(model, adapter, backend, base_url, template, 1, batch_size, max_new_tokens, seed),
+            gen=_gen_cfg(model, adapter, backend, base_url, template, 1, batch_size, max_new_tokens, seed, threads),
             context=context, prefix=prefix, max_new_attempts=max_new_attempts, limit=limit, embedder=embedder,
             label=label, command=current_command(), k=k,
         )

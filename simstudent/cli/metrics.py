@@ -71,6 +71,8 @@ def _print_tables(result: Optional[dict], floor: Optional[dict]) -> None:
         if result:
             table.add_column("real", justify="right")
             table.add_column("generated", justify="right")
+        elif floor:  # floor only: show the "real" half too
+            table.add_column("half A (real)", justify="right")
         if floor:
             table.add_column(f"real-vs-real floor ({floor['repeats']}x)", justify="right")
         for label, rpath, gpath in _ROWS:
@@ -78,6 +80,8 @@ def _print_tables(result: Optional[dict], floor: Optional[dict]) -> None:
             if result:
                 cells += [_fmt(get_path(result, f"groups.{group}.{rpath}")) if rpath else "",
                           _fmt(get_path(result, f"groups.{group}.{gpath}"))]
+            elif floor:
+                cells.append(_floor_cell(floor, f"groups.{group}.{rpath}") if rpath else "")
             if floor:
                 cells.append(_floor_cell(floor, f"groups.{group}.{gpath}"))
             if any(cells):
@@ -132,7 +136,7 @@ def metrics(
     from simstudent.metrics.floor import real_floor
     from simstudent.metrics.inputs import load_input
     from simstudent.metrics.items import detect_mode
-    from simstudent.metrics.rollout import RolloutConfig, is_rollout, rollout_metrics
+    from simstudent.metrics.rollout import RolloutConfig, continuation_datasets, is_rollout, rollout_metrics
 
     if floor_only is None and (real is None or generated is None):
         fail("give REAL and GENERATED, or --floor-only DATASET")
@@ -149,20 +153,24 @@ def metrics(
         else:
             real_in, gen_in = load_input(real), load_input(generated)  # type: ignore[arg-type]
             train_ds = load_input(train).dataset if train else None
+            real_ds, gen_ds = real_in.dataset, gen_in.dataset
+            rollouts = [t for t in gen_in.trajectories if is_rollout(t)]
+            if rollouts:
+                out["rollout"] = rollout_metrics(real_ds, rollouts, RolloutConfig(match_threshold))
+                if len(rollouts) == len(gen_in.trajectories):
+                    # Compare what was generated with what the students did after the prefix.
+                    real_ds, gen_ds = continuation_datasets(real_ds, rollouts)
             if cfg.pairing == "auto":
                 cfg = cfg.model_copy(update={"pairing": detect_mode(
-                    real_in.dataset, gen_in.dataset, allow_slot=gen_in.kind != "trajectories")})
+                    real_ds, gen_ds, allow_slot=gen_in.kind != "trajectories")})
             store = None
             if cfg.embedder:
-                codes = [s.code for d in (real_in.dataset, gen_in.dataset) for st in d.streams for s in st.submissions]
+                codes = [s.code for d in (real_in.dataset, gen_ds) for st in d.streams for s in st.submissions]
                 store = make_store(cfg, codes, show_progress=not as_json)  # one space for model rows and floor
-            result = compare(real_in.dataset, gen_in.dataset, cfg, train=train_ds, store=store)
+            result = compare(real_ds, gen_ds, cfg, train=train_ds, store=store)
             if floor:
                 floor_result = real_floor(real_in.dataset, cfg, repeats=repeats, store=store,
                                           show_progress=not as_json)
-            rollouts = [t for t in gen_in.trajectories if is_rollout(t)]
-            if rollouts:
-                out["rollout"] = rollout_metrics(real_in.dataset, rollouts, RolloutConfig(match_threshold))
     except DataError as exc:
         fail(str(exc))
     except (RuntimeError, ValueError, KeyError) as exc:

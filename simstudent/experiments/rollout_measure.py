@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from simstudent.experiments import summary as S
 from simstudent.experiments.measure import finish_metrics
 from simstudent.experiments.results import Item, RolloutSummary, Stat
-from simstudent.experiments.rollout import continuation, read_trajectories
+from simstudent.experiments.rollout import read_trajectories
 from simstudent.experiments.runfolder import GRADES, RunFolder
 from simstudent.schema import Dataset, GradeResult, Stream
 
@@ -80,8 +80,9 @@ def measure_rollouts(cfg: Any, folder: RunFolder, streams: Sequence[Stream], inp
             codes[it.id] = code
     if not items:
         raise ValueError(f"{folder.path}: no rollout with generated attempts to score")
-    ro = rollout_metrics(Dataset(streams=real_streams, problems=inputs.test.problems),
-                         [continuation(t, p) for _, t in scored])
+    # Full trajectories (prefix included): the rollout metrics recognise the injected
+    # real prefix and drop it themselves.
+    ro = rollout_metrics(Dataset(streams=real_streams, problems=inputs.test.problems), [t for _, t in scored])
     means = ro["means"]
     stops = Counter(t.stop_reason or "unfinished" for _, t in scored)
 

@@ -130,7 +130,17 @@ class JsonlAppender:
 
 # Config fields that may change between a run and its resumption without making the
 # results inconsistent (how fast or how verbosely it runs, not what it computes).
-VOLATILE_CONFIG_FIELDS = frozenset({"command", "batch_size", "workers", "progress", "started_at", "out"})
+VOLATILE_CONFIG_FIELDS = frozenset({"command", "batch_size", "num_threads", "workers", "progress", "started_at", "out"})
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 class RunFolder:
@@ -150,14 +160,14 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         cfg_path = self.path / CONFIG
         if cfg_path.exists() and not overwrite:
-            old = self.config()
+            old, new = _flatten(self.config()), _flatten(config)
             diff = sorted(
                 k
-                for k in set(old) | set(config)
-                if k not in VOLATILE_CONFIG_FIELDS and old.get(k) != config.get(k)
+                for k in set(old) | set(new)
+                if k.rsplit(".", 1)[-1] not in VOLATILE_CONFIG_FIELDS and old.get(k) != new.get(k)
             )
             if diff:
-                details = "; ".join(f"{k}: {old.get(k)!r} -> {config.get(k)!r}" for k in diff[:6])
+                details = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:6])
                 raise RunFolderError(
                     f"{cfg_path}: this run folder was made with a different config ({details}); "
                     "use another --out folder (or --overwrite)"

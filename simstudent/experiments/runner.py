@@ -45,6 +45,7 @@ class GenerationConfig(BaseModel):
     max_new_tokens: int = 256
     seed: int = 0
     batch_size: int = Field(8, ge=1)
+    num_threads: Optional[int] = None  # torch CPU threads (hf); None = torch's default
 
 
 class ExperimentConfig(BaseModel):
@@ -271,7 +272,8 @@ def build_backend(gen: GenerationConfig) -> Any:
     from simstudent.models import get_backend
 
     if gen.backend == "hf":
-        return get_backend("hf", model=gen.model, batch_size=gen.batch_size, seed=gen.seed)
+        return get_backend("hf", model=gen.model, batch_size=gen.batch_size, seed=gen.seed,
+                           num_threads=gen.num_threads)
     if gen.backend == "openai":
         # The adapter travels per request (a vLLM server serves it under that name).
         opts: dict[str, Any] = {"model": gen.model}

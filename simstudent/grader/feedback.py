@@ -19,11 +19,18 @@ def _prompt(source: str) -> list[str]:
     return [">>> " + lines[0]] + ["... " + line for line in lines[1:]]
 
 
+MAX_LINES, MAX_LINE_CHARS = 30, 240  # feedback is read by a model: keep it short
+
+
 def _comment_block(text: Optional[str]) -> list[str]:
     body = (text or "").rstrip("\n")
     if not body:
         return ["#     (nothing)"]
-    return ["#     " + line for line in body.split("\n")]
+    lines = body.split("\n")
+    shown = [line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + "..." for line in lines[:MAX_LINES]]
+    if len(lines) > MAX_LINES:
+        shown.append(f"... ({len(lines) - MAX_LINES} more lines)")
+    return ["#     " + line for line in shown]
 
 
 def _test_lines(test: TestCase, outcome: TestOutcome) -> list[str]:
@@ -38,7 +45,8 @@ def _test_lines(test: TestCase, outcome: TestOutcome) -> list[str]:
         return lines
     if outcome.exception is not None:
         if test.kind != "io" or outcome.got is None:
-            lines += ["Traceback (most recent call last):", "  ...", outcome.exception]
+            exc = outcome.exception
+            lines += ["Traceback (most recent call last):", "  ...", exc if len(exc) <= 500 else exc[:500] + "..."]
         if test.kind == "assert":
             lines.append("# Error: the test raised an exception")
         else:

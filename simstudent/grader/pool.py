@@ -164,6 +164,8 @@ class WorkerPool:
         self._ensure_started()
         worker = self._idle.get()
         try:
+            if worker.proc is not None and worker.proc.poll() is not None:
+                worker.restart()  # died while idle (e.g. the OOM killer): not this job's fault
             payload = {"job": job, "limits": self.config.limits()}
             timeout = self.config.wall_clock_s + self.config.worker_timeout_margin_s
             try:

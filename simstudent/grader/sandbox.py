@@ -32,7 +32,7 @@ from simstudent.grader import wire
 from simstudent.grader.config import GraderConfig
 
 GRADER_DIR = Path(__file__).resolve().parent
-SANDBOX_FILES = ("worker.py", "harness.py", "wire.py")
+SANDBOX_FILES = ("worker.py", "harness.py", "wire.py", "sysutil.py")
 SANDBOX_DIR = "/opt/simstudent-grader"  # where the worker files appear inside bwrap
 LEVELS = ("bubblewrap", "unshare", "none")
 # What the worker keeps under bwrap as root: become the job's uid, signal and clean up after it.

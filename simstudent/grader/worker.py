@@ -19,148 +19,16 @@ import signal
 import sys
 import time
 
+from sysutil import (PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, children, count_uid_tasks,
+                     expose, mount_private_tmp, prctl, rmtree_contents, uid_can_run_python)
 from wire import FrameBuffer, FrameError, read_frame, write_frame
 
 RESULT_FD, CONTROL_FD = 3, 4
 MAX_RESULT_FRAME = 4 * 1024 * 1024
-PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 36, 38
 PRELOAD = (  # modules novices import: loaded once here, free in every fork
     "math random string re collections itertools functools operator copy time datetime "
     "json heapq bisect statistics fractions decimal typing dataclasses enum textwrap io traceback"
 ).split()
-_libc = None
-
-
-def _prctl(option: int, arg: int) -> bool:
-    global _libc
-    try:
-        if _libc is None:
-            import ctypes
-
-            _libc = ctypes.CDLL(None, use_errno=True)
-        return _libc.prctl(option, arg, 0, 0, 0) == 0
-    except Exception:  # no libc/prctl: the caller falls back
-        return False
-
-
-def _mount_private_tmp(size_mb: int) -> bool:
-    """tmpfs on /tmp (needs a private mount namespace and CAP_SYS_ADMIN in it)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        opts = f"size={size_mb}m,mode=1777".encode()
-        return libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, opts) == 0
-    except Exception:
-        return False
-
-
-def _expose(roots: list[str]) -> list[str]:
-    """In our private mount namespace, cover each root's first non-traversable
-    ancestor (e.g. /root, mode 0700) with an empty tmpfs and move the root back in:
-    the job's uid can then read the interpreter, and nothing else of that home."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    MS_BIND, MS_MOVE, MS_REC = 4096, 8192, 16384
-    notes = []
-    for i, root in enumerate(roots):
-        parts = root.strip("/").split("/")
-        hidden = None
-        for k in range(1, len(parts)):
-            anc = "/" + "/".join(parts[:k])
-            if not os.stat(anc).st_mode & 0o001:
-                hidden = anc
-                break
-        if hidden is None:
-            continue
-        stash = f"/tmp/.simstudent-expose-{i}"
-        os.mkdir(stash)
-        ok = libc.mount(root.encode(), stash.encode(), None, MS_BIND | MS_REC, None) == 0
-        ok = ok and libc.mount(b"tmpfs", hidden.encode(), b"tmpfs", 0, b"mode=0755,size=1m") == 0
-        if ok:
-            os.makedirs(root, exist_ok=True)
-            ok = libc.mount(stash.encode(), root.encode(), None, MS_MOVE, None) == 0
-        os.rmdir(stash)
-        notes.append(f"{hidden} hidden, {root} exposed" if ok else f"could not expose {root}: errno {ctypes.get_errno()}")
-    return notes
-
-
-def _uid_can_run_python(uid: int) -> bool:
-    """Can a process with ``uid`` read this interpreter's stdlib (e.g. not under /root)?"""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            lib = os.path.dirname(os.__file__)
-            os._exit(0 if os.access(lib, os.R_OK | os.X_OK) and os.listdir(lib) else 1)
-        except BaseException:
-            os._exit(2)
-    _, status = os.waitpid(pid, 0)
-    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-
-
-def _children() -> list[int]:
-    """Direct children of this worker (orphans land here: we are a subreaper)."""
-    me = os.getpid()
-    try:
-        with open(f"/proc/{me}/task/{me}/children") as fh:
-            return [int(p) for p in fh.read().split()]
-    except OSError:  # kernel without CONFIG_PROC_CHILDREN: scan /proc
-        kids = []
-        for name in os.listdir("/proc"):
-            if name.isdigit():
-                try:
-                    with open(f"/proc/{name}/stat") as fh:
-                        stat = fh.read()
-                    if int(stat[stat.rindex(")") + 2 :].split()[1]) == me:
-                        kids.append(int(name))
-                except (OSError, ValueError):
-                    pass
-        return kids
-
-
-def _count_uid_tasks(uid: int) -> int:
-    """Tasks (threads included) owned by ``uid``: RLIMIT_NPROC counts these."""
-    n = 0
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if os.stat(f"/proc/{name}").st_uid == uid:
-                    n += len(os.listdir(f"/proc/{name}/task"))
-            except OSError:
-                pass
-    return n
-
-
-def _rmtree_contents(path: str) -> None:
-    """Empty ``path`` without following symlinks, fixing modes the job removed."""
-    import shutil
-
-    def fix(func, p, exc_info):
-        try:
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
-        except OSError:
-            pass
-        try:
-            func(p)
-        except OSError:
-            pass
-
-    for name in os.listdir(path):
-        p = os.path.join(path, name)
-        if os.path.isdir(p) and not os.path.islink(p):
-            shutil.rmtree(p, onerror=fix)
-        else:
-            try:
-                os.unlink(p)
-            except OSError:
-                pass
-
-
 class Worker:
     def __init__(self, opts: dict) -> None:
         self.uid = opts.get("uid")  # drop to this uid in each child (root only)
@@ -172,7 +40,7 @@ class Worker:
             self.nproc_base = 4  # counted per user namespace: the sandbox's init and this worker
         else:
             # RLIMIT_NPROC counts every task of this uid on the host: start from that.
-            self.nproc_base = _count_uid_tasks(os.getuid())
+            self.nproc_base = count_uid_tasks(os.getuid())
         self.devnull = os.open("/dev/null", os.O_RDWR)
 
     # -- one job -------------------------------------------------------------------
@@ -234,8 +102,8 @@ class Worker:
                 os.setgroups([])
                 os.setgid(self.uid)
                 os.setuid(self.uid)
-            _prctl(PR_SET_NO_NEW_PRIVS, 1)
-            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
+            prctl(PR_SET_NO_NEW_PRIVS, 1)
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
             os.environ.clear()  # also unsets the C-level environment
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_DFL)
@@ -266,7 +134,8 @@ class Worker:
                       "timeout_phase": None, "tampered": None, "exit_code": None, "exit_signal": None,
                       "restart": False}
         state = {"expect": ["compile", "compiled"], "frames": 0}
-        buf = FrameBuffer(MAX_RESULT_FRAME)
+        # JSON may escape a captured byte into six characters: leave room for that.
+        buf = FrameBuffer(max(MAX_RESULT_FRAME, 8 * int(job["output_cap"]) + 65536))
         os.set_blocking(r, False)
         try:
             fcntl.fcntl(r, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
@@ -387,7 +256,7 @@ class Worker:
         killed = 0
         deadline = time.monotonic() + 3.0
         while True:
-            kids = _children()
+            kids = children()
             if not kids:
                 break
             if self.pidns:
@@ -417,7 +286,7 @@ class Worker:
     def _clean_workdir(self) -> None:
         try:
             if os.listdir(self.workdir):
-                _rmtree_contents(self.workdir)
+                rmtree_contents(self.workdir)
         except OSError:
             pass
 
@@ -439,15 +308,15 @@ def main(argv: list[str]) -> int:
     os.dup2(devnull, 1)  # a stray print in here must not corrupt the protocol
     os.close(devnull)
     if opts.get("pdeathsig"):
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if opts.get("private_tmp") and not _mount_private_tmp(int(opts.get("tmp_mb", 64))):
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if opts.get("private_tmp") and not mount_private_tmp(int(opts.get("tmp_mb", 64))):
         write_frame(proto_out, {"ready": False, "error": "could not mount a private /tmp"})
         return 1
-    notes = _expose(opts["expose"]) if opts.get("expose") and os.geteuid() == 0 else []
-    if opts.get("uid") is not None and not _uid_can_run_python(opts["uid"]):
+    notes = expose(opts["expose"]) if opts.get("expose") and os.geteuid() == 0 else []
+    if opts.get("uid") is not None and not uid_can_run_python(opts["uid"]):
         notes.append(f"uid {opts['uid']} cannot read {os.path.dirname(os.__file__)}: jobs keep uid {os.getuid()}")
         opts["uid"] = None
-    subreaper = _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    subreaper = prctl(PR_SET_CHILD_SUBREAPER, 1)
     if opts.get("preload", True):
         import importlib
 

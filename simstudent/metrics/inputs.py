@@ -46,7 +46,34 @@ def load_input(path: Union[str, Path]) -> MetricsInput:
         if isinstance(first, dict) and "attempts" in first:
             from simstudent.data.jsonl import read_jsonl
 
-            trajectories = read_jsonl(path, Trajectory)
-            ds = Dataset(name=path.stem, streams=[t.to_stream() for t in trajectories])
-            return MetricsInput(ds, trajectories, "trajectories")
+            return _from_trajectories(path, read_jsonl(path, Trajectory))
+        if isinstance(first, dict) and isinstance(first.get("trajectory"), dict):
+            return _from_trajectories(path, _read_wrapped(path))
     return MetricsInput(load_dataset(path))
+
+
+def _from_trajectories(path: Path, trajectories: list[Trajectory]) -> MetricsInput:
+    ds = Dataset(name=path.stem, streams=[t.to_stream() for t in trajectories])
+    return MetricsInput(ds, trajectories, "trajectories")
+
+
+def _read_wrapped(path: Path) -> list[Trajectory]:
+    """Run-folder records ``{"id", "skipped", "trajectory": {...}}`` (as the rollout
+    runner writes them); skipped records are left out."""
+    from pydantic import ValidationError
+
+    from simstudent.data.errors import DataError
+    from simstudent.data.jsonl import read_jsonl
+
+    out = []
+    for lineno, rec in enumerate(read_jsonl(path), start=1):
+        if not isinstance(rec, dict) or rec.get("skipped"):
+            continue
+        try:
+            out.append(Trajectory.model_validate(rec.get("trajectory")))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise DataError(f"{err['msg']} (as Trajectory)", file=path, line=lineno,
+                            field=f"trajectory.{where}" if where else "trajectory") from None
+    return out

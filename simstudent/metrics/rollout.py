@@ -4,8 +4,11 @@ the real student did next (after Koutcheme et al., EDM 2026).
 A rollout is a ``Trajectory`` whose ``meta["prefix_len"] = p`` says the simulated
 student started from the first p real submissions of the real stream with the same
 (student, problem) - or ``meta["real_student_id"]`` when the trajectory's own
-student id differs. Its ``attempts`` are the generated continuation only. The real
-continuation is the real stream's submissions p, p+1, ...
+student id differs. Its ``attempts`` are either the generated continuation only, or
+the p injected real attempts followed by it (as ``simstudent.experiments.rollout``
+records them); the latter is recognised by its first p codes equalling the real
+prefix, and the prefix is dropped. The real continuation is the real stream's
+submissions p, p+1, ...
 
 Scores per rollout (real continuation r_1..r_n, generated g_1..g_m):
 
@@ -29,9 +32,9 @@ from typing import Any, Optional, Sequence
 import Levenshtein
 
 from simstudent.metrics._stats import mean, summary
-from simstudent.metrics.normalise import normalise_code
+from simstudent.metrics.normalise import normalise_code, normalise_newlines
 from simstudent.metrics.similarity import ast_match, codebleu_like
-from simstudent.schema import Dataset, GradeResult, Trajectory
+from simstudent.schema import Dataset, GradeResult, Stream, Trajectory
 
 
 @dataclass
@@ -94,28 +97,79 @@ def is_rollout(trajectory: Trajectory) -> bool:
     return isinstance(trajectory.meta.get("prefix_len"), int)
 
 
-def rollout_metrics(real: Dataset, trajectories: Sequence[Trajectory],
-                    config: Optional[RolloutConfig] = None) -> dict[str, Any]:
-    """Scores of every rollout against its real stream, and their means."""
+def includes_prefix(trajectory: Trajectory, stream: Stream, p: int) -> bool:
+    """Whether the trajectory's first p attempts are the real stream's first p codes."""
+    return 0 < p <= len(trajectory.attempts) and p <= len(stream.submissions) and all(
+        normalise_newlines(a.code) == normalise_newlines(s.code)
+        for a, s in zip(trajectory.attempts[:p], stream.submissions[:p]))
+
+
+@dataclass
+class MatchedRollout:
+    """A rollout with its real stream: ``generated`` holds the continuation only."""
+
+    stream: Stream
+    prefix_len: int
+    generated: Trajectory
+
+    @property
+    def real_continuation(self) -> Stream:
+        return self.stream.model_copy(update={"submissions": self.stream.submissions[self.prefix_len:]})
+
+
+def match_rollouts(real: Dataset, trajectories: Sequence[Trajectory]) -> tuple[list[MatchedRollout], dict[str, int]]:
+    """Each rollout with its real stream, the injected prefix dropped; and the counts
+    of trajectories skipped, by reason."""
     streams = {(s.student_id, s.problem_id): s for s in real.streams}
-    per: list[dict[str, Any]] = []
+    out: list[MatchedRollout] = []
     skipped: dict[str, int] = {}
+
+    def skip(reason: str) -> None:
+        skipped[reason] = skipped.get(reason, 0) + 1
+
     for t in trajectories:
         if not is_rollout(t):
-            skipped["no prefix_len in meta"] = skipped.get("no prefix_len in meta", 0) + 1
+            skip("no prefix_len in meta")
             continue
         sid = str(t.meta.get("real_student_id", t.student_id))
         stream = streams.get((sid, t.problem_id))
         if stream is None:
-            skipped["no real stream"] = skipped.get("no real stream", 0) + 1
+            skip("no real stream")
             continue
         p = int(t.meta["prefix_len"])
-        cont = stream.submissions[p:]
-        if not cont:
-            skipped["prefix covers the whole real stream"] = skipped.get("prefix covers the whole real stream", 0) + 1
+        if not stream.submissions[p:]:
+            skip("prefix covers the whole real stream")
             continue
-        scores = rollout_scores([(s.code, s.grade) for s in cont], [(a.code, a.grade) for a in t.attempts], config)
-        scores.update(student_id=sid, problem_id=t.problem_id, prefix_len=p)
+        if includes_prefix(t, stream, p):
+            t = t.model_copy(update={"attempts": t.attempts[p:]})
+        out.append(MatchedRollout(stream, p, t))
+    return out, skipped
+
+
+def continuation_datasets(real: Dataset, trajectories: Sequence[Trajectory]) -> tuple[Dataset, Dataset]:
+    """(real continuations, generated continuations) of the matched rollouts, with
+    the generated streams under the real student's id so they pair by stream."""
+    matched, _ = match_rollouts(real, trajectories)
+    gen = []
+    real_cont: dict[tuple[str, str], Stream] = {}  # several rollouts may continue one stream
+    for m in matched:
+        s = m.generated.to_stream()
+        gen.append(s.model_copy(update={"student_id": m.stream.student_id}))
+        real_cont.setdefault((m.stream.student_id, m.stream.problem_id), m.real_continuation)
+    return (Dataset(name=f"{real.name}:continuations", problems=real.problems, streams=list(real_cont.values())),
+            Dataset(name="generated continuations", streams=gen))
+
+
+def rollout_metrics(real: Dataset, trajectories: Sequence[Trajectory],
+                    config: Optional[RolloutConfig] = None) -> dict[str, Any]:
+    """Scores of every rollout against its real stream, and their means."""
+    matched, skipped = match_rollouts(real, trajectories)
+    per: list[dict[str, Any]] = []
+    for m in matched:
+        cont = m.real_continuation.submissions
+        scores = rollout_scores([(s.code, s.grade) for s in cont],
+                                [(a.code, a.grade) for a in m.generated.attempts], config)
+        scores.update(student_id=m.stream.student_id, problem_id=m.stream.problem_id, prefix_len=m.prefix_len)
         per.append(scores)
     keys = ("coverage", "grade_proximity", "final_grade_proximity", "ast_match", "codebleu")
     return {

@@ -1,0 +1,75 @@
+"""Batched vs one-at-a-time generation with the hf backend on the default model.
+
+The same N chat prompts are generated twice: one request per generate() call, then
+all N in one left-padded batch. Every request produces exactly --max-new-tokens
+tokens (min_new_tokens = max_new_tokens), so both runs do the same work. Prints
+tokens/s for both and, as the last line, ``ratio: X`` (batched / sequential).
+
+    python benchmarks/generation.py [--n 16] [--max-new-tokens 32] [--threads 1] [--model default]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+TASKS = [
+    "Write a function kthDigit(x, k) that returns the k-th digit of x from the right.",
+    "Write a function oneToN(n) that returns the list of numbers from 1 to n.",
+    "Write a function isEvenPositiveInt(x) that checks if x is an even positive integer.",
+    "Write a function factorial(n) using a loop.",
+    "Write a function fibonacci(n) that returns the n-th Fibonacci number.",
+    "Write a function doubleX(xs, x) that doubles every occurrence of x in a list.",
+    "Write a function hasTwoDigits(n) that says whether n has exactly two digits.",
+    "Write a function middleElement(xs) that returns the middle element of a list.",
+    "Write a function castString(s) that converts a string to an int or a float.",
+    "Write a function anyLowercase(s) that says whether s has a lowercase letter.",
+    "Write a function convertToDegrees(rad) that converts radians to degrees.",
+    "Write a function canDrinkAlcohol(age, is_driving) for a bar's door policy.",
+    "Write a function carefulSquareRoot(x) that returns -1 for negative x.",
+    "Write a function backwardsCombine(words) that joins the words in reverse order.",
+    "Write a function singlePigLatin(word) that translates one word to Pig Latin.",
+    "Write a function nearestBusStop(street) that rounds to the nearest multiple of 8.",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--n", type=int, default=16, help="number of prompts")
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    args = parser.parse_args()
+
+    from simstudent.models import GenerationRequest, SamplingParams, get_backend
+    from simstudent.prompts import SYSTEM_PROMPT
+
+    be = get_backend("hf", model=args.model, num_threads=args.threads, batch_size=args.n)
+    sampling = SamplingParams(max_new_tokens=args.max_new_tokens, min_new_tokens=args.max_new_tokens, seed=0)
+    requests = [
+        GenerationRequest(
+            messages=[{"role": "system", "content": SYSTEM_PROMPT},
+                      {"role": "user", "content": TASKS[i % len(TASKS)]}],
+            sampling=sampling,
+        )
+        for i in range(args.n)
+    ]
+    be.generate(requests[:2])  # warm-up: first-call allocations and kernel selection
+
+    t = time.perf_counter()
+    seq = [c for r in requests for c in be.generate([r])]
+    seq_s = time.perf_counter() - t
+    t = time.perf_counter()
+    bat = be.generate(requests)
+    bat_s = time.perf_counter() - t
+
+    seq_tok = sum(c.completion_tokens for c in seq)
+    bat_tok = sum(c.completion_tokens for c in bat)
+    print(f"model: {be.model_path}  device: {be.device}  prompts: {args.n}  new tokens each: {args.max_new_tokens}")
+    print(f"one at a time: {seq_tok} tokens in {seq_s:.2f} s = {seq_tok / seq_s:.1f} tokens/s")
+    print(f"batched:       {bat_tok} tokens in {bat_s:.2f} s = {bat_tok / bat_s:.1f} tokens/s")
+    print(f"ratio: {(bat_tok / bat_s) / (seq_tok / seq_s):.2f}")
+
+
+if __name__ == "__main__":
+    main()

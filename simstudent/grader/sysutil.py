@@ -1,0 +1,140 @@
+"""Small Linux process and mount helpers for the sandboxed worker.
+
+Stdlib only (bind-mounted into the sandbox with ``worker.py``); ctypes is imported
+on first use.
+"""
+
+from __future__ import annotations
+
+import os
+
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 36, 38
+_libc = None
+
+
+def prctl(option: int, arg: int) -> bool:
+    global _libc
+    try:
+        if _libc is None:
+            import ctypes
+
+            _libc = ctypes.CDLL(None, use_errno=True)
+        return _libc.prctl(option, arg, 0, 0, 0) == 0
+    except Exception:  # no libc/prctl: the caller falls back
+        return False
+
+
+def mount_private_tmp(size_mb: int) -> bool:
+    """tmpfs on /tmp (needs a private mount namespace and CAP_SYS_ADMIN in it)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        opts = f"size={size_mb}m,mode=1777".encode()
+        return libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, opts) == 0
+    except Exception:
+        return False
+
+
+def expose(roots: list[str]) -> list[str]:
+    """In our private mount namespace, cover each root's first non-traversable
+    ancestor (e.g. /root, mode 0700) with an empty tmpfs and move the root back in:
+    the job's uid can then read the interpreter, and nothing else of that home."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    MS_BIND, MS_MOVE, MS_REC = 4096, 8192, 16384
+    notes = []
+    for i, root in enumerate(roots):
+        parts = root.strip("/").split("/")
+        hidden = None
+        for k in range(1, len(parts)):
+            anc = "/" + "/".join(parts[:k])
+            if not os.stat(anc).st_mode & 0o001:
+                hidden = anc
+                break
+        if hidden is None:
+            continue
+        stash = f"/tmp/.simstudent-expose-{i}"
+        os.mkdir(stash)
+        ok = libc.mount(root.encode(), stash.encode(), None, MS_BIND | MS_REC, None) == 0
+        ok = ok and libc.mount(b"tmpfs", hidden.encode(), b"tmpfs", 0, b"mode=0755,size=1m") == 0
+        if ok:
+            os.makedirs(root, exist_ok=True)
+            ok = libc.mount(stash.encode(), root.encode(), None, MS_MOVE, None) == 0
+        os.rmdir(stash)
+        notes.append(f"{hidden} hidden, {root} exposed" if ok else f"could not expose {root}: errno {ctypes.get_errno()}")
+    return notes
+
+
+def uid_can_run_python(uid: int) -> bool:
+    """Can a process with ``uid`` read this interpreter's stdlib (e.g. not under /root)?"""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            lib = os.path.dirname(os.__file__)
+            os._exit(0 if os.access(lib, os.R_OK | os.X_OK) and os.listdir(lib) else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def children() -> list[int]:
+    """Direct children of this worker (orphans land here: we are a subreaper)."""
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children") as fh:
+            return [int(p) for p in fh.read().split()]
+    except OSError:  # kernel without CONFIG_PROC_CHILDREN: scan /proc
+        kids = []
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    with open(f"/proc/{name}/stat") as fh:
+                        stat = fh.read()
+                    if int(stat[stat.rindex(")") + 2 :].split()[1]) == me:
+                        kids.append(int(name))
+                except (OSError, ValueError):
+                    pass
+        return kids
+
+
+def count_uid_tasks(uid: int) -> int:
+    """Tasks (threads included) owned by ``uid``: RLIMIT_NPROC counts these."""
+    n = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    n += len(os.listdir(f"/proc/{name}/task"))
+            except OSError:
+                pass
+    return n
+
+
+def rmtree_contents(path: str) -> None:
+    """Empty ``path`` without following symlinks, restoring modes the job removed
+    (a directory chmod-ed to 0 must be opened before it can be emptied)."""
+    import shutil
+
+    for name in os.listdir(path):
+        p = os.path.join(path, name)
+        if os.path.isdir(p) and not os.path.islink(p):
+            try:
+                os.chmod(p, 0o700)
+                for root, dirs, _ in os.walk(p):  # top-down: fix a directory before entering it
+                    for d in dirs:
+                        if not os.path.islink(os.path.join(root, d)):
+                            os.chmod(os.path.join(root, d), 0o700)
+            except OSError:
+                pass
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
