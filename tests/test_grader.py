@@ -256,3 +256,15 @@ def test_a_worker_killed_while_idle_is_replaced_quietly():
         worker.proc.wait()
         assert g.grade(p, "def f(): return 1").error_type == "no_error"
         assert g.worker_restarts == 1
+
+
+def test_timeouts_are_not_cached(tmp_path):
+    # A timeout reflects machine load as much as the code: it must be re-run next time.
+    cfg = GraderConfig(workers=1, cache_path=tmp_path / "grades.sqlite", per_test_timeout_s=0.3, wall_clock_s=2.0)
+    p = doctest_problem(">>> f()\n1")
+    loop = "def f():\n    while True:\n        pass"
+    with Grader(cfg) as g:
+        first = g.grade(p, loop)
+        again = g.grade(p, loop)
+    assert first.timed_out and again.timed_out
+    assert not again.cached

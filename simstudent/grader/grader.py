@@ -73,7 +73,9 @@ class Grader:
         resp = self._pool.run(job)
         result = build_result(problem, resp, isolation=self.isolation, duration=time.perf_counter() - t0,
                               timeout_s=self.config.per_test_timeout_s, wall_s=self.config.wall_clock_s)
-        return result, "worker_error" not in resp
+        # A timeout depends on how loaded the machine was, so it is never cached:
+        # a slow-but-finite program gets a fresh chance on the next run.
+        return result, "worker_error" not in resp and not result.timed_out
 
     def grade(self, problem: Problem, code: str) -> GradeResult:
         """Grade ``code`` against ``problem`` (fixed code prepended, tests in order)."""

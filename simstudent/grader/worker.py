@@ -29,7 +29,11 @@ PRELOAD = (  # modules novices import: loaded once here, free in every fork
     "math random string re collections itertools functools operator copy time datetime "
     "json heapq bisect statistics fractions decimal typing dataclasses enum textwrap io traceback"
 ).split()
+
+
 class Worker:
+    """Serves jobs one at a time; see the module docstring."""
+
     def __init__(self, opts: dict) -> None:
         self.uid = opts.get("uid")  # drop to this uid in each child (root only)
         self.pidns = bool(opts.get("pidns"))  # alone in a pid namespace with our jobs
