@@ -217,4 +217,7 @@ def test_api_key_fallback_and_use_inside_event_loop(server, monkeypatch: pytest.
         return direct + blocking
 
     out = asyncio.run(inside())
-    assert [c.text for c in out] == ["<code>base-model:async</code> STOP tail", "<code>base-model:sync</code> STOP tail"]
+    assert [c.text for c in out] == [
+        "<code>base-model:async</code> STOP tail",
+        "<code>base-model:sync</code> STOP tail",
+    ]

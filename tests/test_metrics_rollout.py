@@ -78,12 +78,12 @@ def test_rollout_scores_by_hand() -> None:
 
 
 def test_rollout_metrics_from_trajectories() -> None:
-    subs = [Submission(code=c, order=i, grade=_g(p)) for i, (c, p) in enumerate([("x = 0", 0), ("x = 1", 0),
-                                                                                    ("x = 2", 1)])]
+    history = [("x = 0", 0), ("x = 1", 0), ("x = 2", 1)]
+    subs = [Submission(code=c, order=i, grade=_g(p)) for i, (c, p) in enumerate(history)]
     real = Dataset(streams=[Stream(student_id="s1", problem_id="p", submissions=subs)])
     traj = Trajectory(student_id="s1", problem_id="p", meta={"prefix_len": 1},
-                      attempts=[Attempt(index=0, code="x = 1", grade=_g(0)), Attempt(index=1, code="x = 2",
-                                                                                      grade=_g(1))])
+                      attempts=[Attempt(index=0, code="x = 1", grade=_g(0)),
+                                Attempt(index=1, code="x = 2", grade=_g(1))])
     m = rollout_metrics(real, [traj, Trajectory(student_id="s9", problem_id="p", meta={"prefix_len": 0})])
     assert m["n_rollouts"] == 1 and m["skipped"] == {"no real stream": 1}
     for k in ("coverage", "grade_proximity", "final_grade_proximity", "ast_match", "codebleu"):

@@ -71,7 +71,10 @@ B_PRIOR = (
     "Use that progress for generating the student's next attempt.\n"
 )
 B_NONE = "* If all previous attempts are None, generate a first attempt.\n"
-B_SUBMIT = "* If the generated next attempt is the student's final attempt, append \"<SUBMIT>\" to the end of your attempt.\n"
+B_SUBMIT = (
+    "* If the generated next attempt is the student's final attempt, append \"<SUBMIT>\" "
+    "to the end of your attempt.\n"
+)
 B_PAST2 = (
     "* You are also provided with the student's previous attempts for a past problem from a past homework. "
     "Use it as a reference to predict the student's next attempt for the current problem.\n"

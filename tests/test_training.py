@@ -147,7 +147,8 @@ def test_loss_goes_down_and_backend_uses_adapter(tiny: Path, tmp_path: Path) -> 
     from simstudent.prompts import render_loop_prompt
 
     examples = _examples(2)
-    cfg = _config(model=str(tiny), max_steps=25, lr=1e-2, r=8, alpha=16, dropout=0.0, save_steps=100, scheduler="constant")
+    cfg = _config(model=str(tiny), max_steps=25, lr=1e-2, r=8, alpha=16, dropout=0.0, save_steps=100,
+                  scheduler="constant")
     train_lora(examples, {"p1": PROBLEM}, cfg, tmp_path / "a", template="ft-exp2",
                meta={"name": "a", "exp": "exp2", "k": 1, "context": False})
     losses = [json.loads(x)["loss"] for x in (tmp_path / "a" / "train_log.jsonl").read_text().splitlines()]
@@ -160,3 +161,33 @@ def test_loss_goes_down_and_backend_uses_adapter(tiny: Path, tmp_path: Path) -> 
     req.sampling.max_new_tokens = 8
     out = be.generate([req, render_loop_prompt(PROBLEM, [], None, tpl, k=1).to_request()])
     assert len(out) == 2 and all(c.completion_tokens > 0 for c in out)
+
+
+def test_adapters_list_cli_and_bad_input(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from simstudent.cli import app
+
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.mkdir()
+    bad.mkdir()
+    (good / "simstudent.json").write_text(json.dumps(
+        {"name": "good", "base_model": "default", "template": "ft-exp1", "exp": "exp1", "steps": 3, "final_loss": 1.5}))
+    (bad / "adapter_config.json").write_text("{}")
+    (bad / "simstudent.json").write_text('{"name": "bad", "base_model": "m", "template": "ft-exp1", "exp": "exp9"}')
+    (tmp_path / "not-an-adapter").mkdir()
+    runner = CliRunner()
+    res = runner.invoke(app, ["adapters", "list", "--json", "--dir", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert [r.get("name") for r in rows] == [None, "good"]
+    assert "field 'exp'" in rows[0]["error"] and rows[0]["path"].endswith("bad")
+    assert rows[1]["template"] == "ft-exp1" and rows[1]["final_loss"] == 1.5
+    table = runner.invoke(app, ["adapters", "list", "--dir", str(tmp_path)])
+    assert table.exit_code == 0 and "good" in table.stdout and "ft-exp1" in table.stdout
+    empty = runner.invoke(app, ["adapters", "list", "--dir", str(tmp_path / "not-an-adapter")])
+    assert "no adapters" in empty.stdout
+    wrong = runner.invoke(app, ["train", "--data", str(tmp_path), "--exp", "exp3"])
+    assert wrong.exit_code == 2 and "--exp must be exp1 or exp2" in wrong.output
+    mismatch = runner.invoke(app, ["train", "--data", str(tmp_path), "--exp", "exp2", "--template", "ft-exp1"])
+    assert mismatch.exit_code == 2 and "is for exp1" in mismatch.output

@@ -8,9 +8,9 @@
 set -euo pipefail
 DATA=${DATA:-../shared/data/itap}
 SPLIT_OPTS="--data $DATA --test-fraction 0.1 --split-seed 0"
-GEN_OPTS="--max-new-tokens 128 --batch-size 8 --embedder minilm --quiet"
-EXP1_STREAMS=12
-EXP2_STREAMS=20
+GEN_OPTS="--max-new-tokens 128 --batch-size 8 --threads 1 --embedder minilm --quiet"
+EXP1_STREAMS=8
+EXP2_STREAMS=16
 ADAPTER=adapters/itap-exp2-k3-ctx
 TRAIN_STEPS=${TRAIN_STEPS:-120}
 
@@ -25,7 +25,7 @@ runs_for() {  # label, extra model options
       --label "$label" "$@" --out "runs/exp2-$split-$label-k3-context"
   done
   simstudent eval rollout $SPLIT_OPTS --split test_NS_OP --context --prefix 2 --max-new-attempts 4 \
-    --max-streams $EXP2_STREAMS $GEN_OPTS --label "$label" "$@" --out "runs/rollout-test_NS_OP-$label"
+    --max-streams $EXP2_STREAMS --limit 6 $GEN_OPTS --label "$label" "$@" --out "runs/rollout-test_NS_OP-$label"
 }
 
 case "${1:-}" in

@@ -132,7 +132,7 @@ def metrics(
     progress; rollouts and memorisation when the inputs allow), optionally beside the
     real-vs-real floor. ``--floor-only DATASET`` computes just the floor."""
     from simstudent.data.errors import DataError
-    from simstudent.metrics.compare import MetricsConfig, compare, make_store
+    from simstudent.metrics.compare import MetricsConfig, StyleCache, compare, make_store
     from simstudent.metrics.floor import real_floor
     from simstudent.metrics.inputs import load_input
     from simstudent.metrics.items import detect_mode
@@ -163,13 +163,15 @@ def metrics(
             if cfg.pairing == "auto":
                 cfg = cfg.model_copy(update={"pairing": detect_mode(
                     real_ds, gen_ds, allow_slot=gen_in.kind != "trajectories")})
-            store = None
-            if cfg.embedder:
-                codes = [s.code for d in (real_in.dataset, gen_ds) for st in d.streams for s in st.submissions]
-                store = make_store(cfg, codes, show_progress=not as_json)  # one space for model rows and floor
-            result = compare(real_ds, gen_ds, cfg, train=train_ds, store=store)
+            codes = [s.code for d in (real_in.dataset, gen_ds) for st in d.streams for s in st.submissions]
+            # Style first: its process pool forks before any embedding model starts threads.
+            styles = StyleCache(cfg.processes)
+            styles.features(codes)
+            store = make_store(cfg, codes, show_progress=not as_json) if cfg.embedder else None
+            # One embedding space and one style cache for the model rows and the floor.
+            result = compare(real_ds, gen_ds, cfg, train=train_ds, store=store, style_cache=styles)
             if floor:
-                floor_result = real_floor(real_in.dataset, cfg, repeats=repeats, store=store,
+                floor_result = real_floor(real_in.dataset, cfg, repeats=repeats, store=store, style_cache=styles,
                                           show_progress=not as_json)
     except DataError as exc:
         fail(str(exc))

@@ -101,17 +101,24 @@ def adapters_list(
     if not found:
         console.print(f"no adapters under {root or 'adapters/'}")
         return
-    table = Table("name", "base model", "template", "exp", "k", "ctx", "steps", "final loss", "examples", "created")
+    table = Table()
+    for col in ("name", "base model", "template", "exp", "k", "ctx", "steps", "final loss", "examples", "created"):
+        # Names and templates are what people copy: never wrap them.
+        table.add_column(col, no_wrap=col in ("name", "template", "exp"))
+    broken = []
     for path, m in found:
         if isinstance(m, str):
-            table.add_row(path.name, f"[red]{m}[/]", *[""] * 8)
+            broken.append((path, m))
             continue
         table.add_row(
             path.name, m.base_model, m.template, m.exp, str(m.k or "-"), "yes" if m.context else "no",
             str(m.steps), f"{m.final_loss:.4f}" if m.final_loss is not None else "-", str(m.n_examples),
             m.created.strftime("%Y-%m-%d %H:%M"),
         )
-    console.print(table)
+    if table.row_count:
+        console.print(table)
+    for path, error in broken:
+        console.print(f"[red]{path.name}: {error}[/]")
 
 
 def register(app: typer.Typer) -> None:

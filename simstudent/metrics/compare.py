@@ -39,7 +39,8 @@ class MetricsConfig(BaseModel):
 
 
 class StyleCache:
-    """Style features by code, shared across comparisons (floor repeats)."""
+    """Style features by code, shared across comparisons (floor repeats). Fill it
+    before loading an embedding model: new codes go through a forked process pool."""
 
     def __init__(self, processes: Optional[int] = None) -> None:
         self.processes = processes

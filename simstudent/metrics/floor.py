@@ -61,9 +61,10 @@ def real_floor(dataset: Dataset, config: Optional[MetricsConfig] = None, *, repe
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     cfg = (config or MetricsConfig()).model_copy(update={"pairing": "matched"})
     styles = style_cache or StyleCache(cfg.processes)
+    codes = [s.code for st in dataset.streams for s in st.submissions]
+    styles.features(codes)  # before any embedding model starts threads (the style pool forks)
     if store is None and cfg.embedder:
-        store = make_store(cfg, [s.code for st in dataset.streams for s in st.submissions],
-                           show_progress=show_progress)
+        store = make_store(cfg, codes, show_progress=show_progress)
     runs = []
     progress_ctx = None
     if show_progress:

@@ -106,8 +106,9 @@ def detect_mode(real: Dataset, generated: Dataset, allow_slot: bool = True) -> s
     real_streams = {(s.student_id, s.problem_id): len(s.submissions) for s in real.streams}
     gen_keys = [(s.student_id, s.problem_id) for s in generated.streams]
     if gen_keys and all(k in real_streams for k in gen_keys):
-        slots_ok = allow_slot and all(0 <= sub.order < real_streams[(s.student_id, s.problem_id)]
-                       for s in generated.streams for sub in s.submissions)
+        slots_ok = allow_slot and all(
+            0 <= sub.order < real_streams[(s.student_id, s.problem_id)]
+            for s in generated.streams for sub in s.submissions)
         return "slot" if slots_ok else "stream"
     return "matched"
 

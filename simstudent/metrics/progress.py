@@ -62,7 +62,7 @@ def progress_curve(
     out = []
     for b, idx in enumerate(buckets):
         grades = [items[i].grade for i in idx]
-        edits = [edit_distance(items[i].code, previous[i]) for i in idx if previous[i] is not None]  # type: ignore[arg-type]
+        edits = [edit_distance(items[i].code, prev) for i in idx if (prev := previous[i]) is not None]
         recorded = [float(items[i].recorded_correct) for i in idx if items[i].recorded_correct is not None]
         out.append({
             "bin": b,

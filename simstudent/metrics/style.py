@@ -126,12 +126,8 @@ def style_features_many(codes: Sequence[str], processes: Optional[int] = None,
     procs = processes if processes is not None else (os.cpu_count() or 1)
     if procs > 1 and len(unique) >= parallel_threshold:
         import multiprocessing
-        import sys
 
-        # Forking a process that has started torch's thread pools can deadlock the
-        # child; start clean workers then (slower to start, same results).
-        method = "forkserver" if "torch" in sys.modules else None
-        with multiprocessing.get_context(method).Pool(procs) as pool:
+        with multiprocessing.get_context().Pool(procs) as pool:
             feats = pool.map(style_features, unique, chunksize=max(1, len(unique) // (procs * 8)))
     else:
         feats = [style_features(c) for c in unique]

@@ -140,7 +140,14 @@ def train_lora(
     import torch
     from peft import LoraConfig, get_peft_model
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
     from transformers import get_scheduler
 
     console = console or Console(stderr=True)
@@ -181,7 +188,11 @@ def train_lora(
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     sched = get_scheduler(config.scheduler, opt, num_warmup_steps=int(config.warmup_ratio * total_steps),
                           num_training_steps=total_steps)
-    autocast = (lambda: torch.autocast(device.split(":")[0], dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext
+
+    def autocast() -> Any:
+        if use_bf16:
+            return torch.autocast(device.split(":")[0], dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     run_state = {"data_fingerprint": data_fp, "config": config.hyperparameters(), "template": template}
     step, last_loss, losses = 0, None, []
@@ -229,6 +240,7 @@ def train_lora(
     model.save_pretrained(str(out))
     from simstudent import __version__
 
+    meta = dict(meta)
     notes = list(meta.pop("notes", []))
     if stats.prompt_truncated or stats.completion_truncated:
         notes.append(f"max_seq_len {config.max_seq_len}: {stats.prompt_truncated} prompts lost their start, "
