@@ -35,7 +35,7 @@ def adapters(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
         torch.manual_seed(100 + i)
         base = AutoModelForCausalLM.from_pretrained(str(tiny))
         cfg = LoraConfig(r=4, lora_alpha=32, target_modules="all-linear", init_lora_weights=False)
-        path = tmp_path_factory.mktemp("adapters") / name
+        path = tmp_path_factory.mktemp("adapters") / f"v1.0-{name}"  # dots: not valid peft names
         get_peft_model(base, cfg).save_pretrained(str(path))
         out[name] = path
     (out["alpha"] / META_FILE).write_text(json.dumps(
@@ -124,6 +124,7 @@ def test_several_adapters_on_one_base(tiny: Path, adapters: dict[str, Path]) -> 
     assert be.template_for("alpha") == "ft-exp2-ctx"
     assert be.template_for(str(adapters["beta"])) is None  # no simstudent.json
     assert be.template_for(None) is None
+    assert be.loaded_adapters == sorted(["alpha", str(adapters["beta"])])
 
 
 def test_unknown_adapter_is_a_clear_error(backend) -> None:

@@ -103,16 +103,12 @@ def _grade_dataset(path: Path, problems_dir: Optional[Path], grader, as_json: bo
     except DataError as exc:
         fail(str(exc))
     if problems_dir is not None:
+        from simstudent.problems import attach_problems
+
         try:
-            from simstudent.problems import load_problems
-        except ImportError as exc:
-            fail(f"--problems needs simstudent.problems ({exc})")
-        try:
-            specs = load_problems(problems_dir)
+            attach_problems(dataset, problems_dir)
         except (OSError, ValueError) as exc:
             fail(f"{problems_dir}: {exc}")
-        used = {s.problem_id for s in dataset.streams}
-        dataset.problems.update({pid: p for pid, p in specs.items() if pid in used and p.tests})
     rows, _ = gradable(dataset)
     if not rows:
         fail(f"{path}: no submission has both tests and a recorded verdict"

@@ -127,6 +127,9 @@ def metrics(
     match_threshold: float = typer.Option(0.8, "--match-threshold", help="Rollout step-match similarity."),
     by_problem: bool = typer.Option(True, "--by-problem/--no-by-problem", help="Per-problem groups in --json."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Persistent embedding cache."),
+    problems: Optional[str] = typer.Option(
+        None, "--problems", help="Course or folder of problem specs (e.g. scenarios/itap): grade ungraded "
+        "submissions in the sandbox so error types and pass rates can be reported."),
 ) -> None:
     """Realism metrics of GENERATED against REAL (embedding, functional, style,
     progress; rollouts and memorisation when the inputs allow), optionally beside the
@@ -146,12 +149,17 @@ def metrics(
                         pairing=pairing, by_problem=by_problem, cache=cache)  # type: ignore[arg-type]
     out: dict[str, Any] = {"config": cfg.model_dump()}
     result = floor_result = None
+    def graded(ds):
+        return _grade_in_place(ds, problems, quiet=as_json) if problems else ds
+
     try:
         if floor_only is not None:
-            ds = load_input(floor_only).dataset
+            ds = graded(load_input(floor_only).dataset)
             floor_result = real_floor(ds, cfg, repeats=repeats, show_progress=not as_json)
         else:
             real_in, gen_in = load_input(real), load_input(generated)  # type: ignore[arg-type]
+            graded(real_in.dataset)
+            graded(gen_in.dataset)
             train_ds = load_input(train).dataset if train else None
             real_ds, gen_ds = real_in.dataset, gen_in.dataset
             rollouts = [t for t in gen_in.trajectories if is_rollout(t)]
@@ -185,6 +193,25 @@ def metrics(
     _print_tables(result, floor_result)
     if "rollout" in out:
         _print_rollout(out["rollout"])
+
+
+def _grade_in_place(dataset, problems: str, quiet: bool):
+    """Attach specs from ``problems`` and grade every ungraded submission."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from simstudent.cli._common import err_console
+    from simstudent.grader import Grader
+    from simstudent.grader.dataset import grade_dataset
+    from simstudent.problems import attach_problems
+
+    missing = attach_problems(dataset, problems)
+    if missing and not quiet:
+        err_console.print(f"no spec with tests for {len(missing)} problem(s): {', '.join(missing[:8])}")
+    with Grader() as grader, Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(),
+                                      console=err_console, transient=True, disable=quiet) as bar:
+        task = bar.add_task("grading", total=dataset.n_submissions)
+        grade_dataset(dataset, grader, progress=lambda n: bar.advance(task, n))
+    return dataset
 
 
 def register(app: typer.Typer) -> None:

@@ -78,7 +78,9 @@ class HFBackend:
         self.seed = seed
         self.adapter_root = adapter_root
         self._adapter_paths: dict[str, Path] = {}
-        self._loaded: set[str] = set()
+        # peft names adapters by module-dict keys, which may not contain "." - so each
+        # adapter gets an internal name; users keep theirs (a name or a folder path).
+        self._peft_names: dict[str, str] = {}
         for name, path in (adapters or {}).items():
             self.add_adapter(name, path)
         eos = self.model.generation_config.eos_token_id
@@ -95,6 +97,11 @@ class HFBackend:
     @property
     def adapter_names(self) -> list[str]:
         return sorted(self._adapter_paths)
+
+    @property
+    def loaded_adapters(self) -> list[str]:
+        """Adapters already loaded onto the base model."""
+        return sorted(self._peft_names)
 
     def template_for(self, adapter: Optional[str]) -> Optional[str]:
         """The prompt template ``adapter`` was trained with (None for the base model
@@ -117,14 +124,15 @@ class HFBackend:
 
         self._ensure_known(adapter)
         path = str(self._adapter_paths[adapter])
-        if adapter not in self._loaded:
+        if adapter not in self._peft_names:
+            internal = f"adapter_{len(self._peft_names)}"
             if isinstance(self.model, PeftModel):
-                self.model.load_adapter(path, adapter_name=adapter)
+                self.model.load_adapter(path, adapter_name=internal)
             else:
-                self.model = PeftModel.from_pretrained(self.model, path, adapter_name=adapter)
+                self.model = PeftModel.from_pretrained(self.model, path, adapter_name=internal)
             self.model.eval()
-            self._loaded.add(adapter)
-        self.model.set_adapter(adapter)
+            self._peft_names[adapter] = internal
+        self.model.set_adapter(self._peft_names[adapter])
 
     @contextlib.contextmanager
     def _adapter_scope(self, adapter: str) -> Iterator[None]:
@@ -182,6 +190,7 @@ class HFBackend:
     def _run_batch(self, batch: list[list[int]], first: GenerationRequest, stops: list[str]) -> list[Completion]:
         import torch
 
+        stops = [s for s in stops if s]
         width = max(len(ids) for ids in batch)
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch], device=self.device)

@@ -2,6 +2,7 @@
 validation, and the hand-written demo personas. The format is in ``docs/problems.md``.
 """
 
+from simstudent.problems.attach import attach_problems
 from simstudent.problems.personas import list_personas, load_persona, personas_dir
 from simstudent.problems.spec import (
     ProblemSpecError,
@@ -16,6 +17,7 @@ from simstudent.problems.validate import validate_problem, validate_problems
 
 __all__ = [
     "ProblemSpecError",
+    "attach_problems",
     "course_dirs",
     "find_problem",
     "list_personas",
