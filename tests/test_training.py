@@ -191,3 +191,23 @@ def test_adapters_list_cli_and_bad_input(tmp_path: Path) -> None:
     assert wrong.exit_code == 2 and "--exp must be exp1 or exp2" in wrong.output
     mismatch = runner.invoke(app, ["train", "--data", str(tmp_path), "--exp", "exp2", "--template", "ft-exp1"])
     assert mismatch.exit_code == 2 and "is for exp1" in mismatch.output
+
+
+def test_masked_logits_give_the_same_loss(tiny: Path) -> None:
+    """The vocabulary projection on completion positions only (logits_to_keep mask)
+    computes exactly the loss of full logits."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    tok = load_tokenizer(str(tiny), padding_side="right")
+    feats, _ = build_features(_examples(3), {"p1": PROBLEM}, tok, "ft-exp2", 512)
+    batch = [collate(feats, tok.pad_token_id)]
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny)),
+                           LoraConfig(r=4, target_modules="all-linear", lora_dropout=0.0))
+    assert lora_mod._masked_logits_supported(model)
+    import contextlib
+
+    full, n_full = lora_mod._step_loss(model, batch, "cpu", contextlib.nullcontext, masked=False)
+    part, n_part = lora_mod._step_loss(model, batch, "cpu", contextlib.nullcontext, masked=True)
+    assert n_full == n_part > 0
+    assert part == pytest.approx(full, rel=1e-5)

@@ -17,9 +17,9 @@ template and *what* goes into it:
   the attempt budget as the stream length). exp2-ctx templates get k+1 attempts, as
   in training; loop templates ``PromptSettings.context_attempts`` (kept small so a
   135M model's prompt stays short).
-- **Stop strings.** The template's own, plus ``</code>`` followed by a newline or a
-  space and a closing markdown fence followed by a blank line: they cut the chatter
-  an instruct model adds after its code without cutting ``</code><SUBMIT>``.
+- **Stop strings.** The template's own, plus ``</code>`` followed by a newline, a
+  space or ``</p>``, and a closing markdown fence followed by a blank line: they cut
+  the chatter an instruct model adds after its code without cutting ``</code><SUBMIT>``.
   :func:`simstudent.prompts.parse_completion` tolerates the missing ``</code>``.
 """
 
@@ -37,7 +37,7 @@ from simstudent.schema import Attempt, Persona, Problem, Stream
 if TYPE_CHECKING:  # pragma: no cover
     from simstudent.agent.student import StudentConfig
 
-EXTRA_STOPS = ("</code>\n", "</code> ", "\n```\n\n")
+EXTRA_STOPS = ("</code>\n", "</code> ", "</code></p>", "\n```\n\n")
 
 
 class PromptSettings(BaseModel):

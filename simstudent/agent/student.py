@@ -29,7 +29,7 @@ from simstudent.agent.timing import DEFAULT_START, GapSampler
 from simstudent.models.base import Backend, Completion, GenerationRequest, SamplingParams
 from simstudent.schema import Attempt, GradeResult, Persona, Problem, StopReason, Trajectory
 
-DEFAULT_MAX_NEW_TOKENS = 256  # an intro-course attempt fits; keeps CPU generation short
+DEFAULT_MAX_NEW_TOKENS = 192  # an intro-course attempt fits; keeps CPU generation short
 
 
 class StudentConfig(BaseModel):
@@ -41,6 +41,7 @@ class StudentConfig(BaseModel):
     chat: Optional[bool] = None  # None: chat for the loop template on a base/instruct model
     sampling: SamplingParams = Field(default_factory=lambda: SamplingParams(max_new_tokens=DEFAULT_MAX_NEW_TOKENS))
     adapter: Optional[str] = None  # an adapter directory or a name the backend knows
+    adapter_name: Optional[str] = None  # what requests call it (default: ``adapter``), e.g. a vLLM LoRA module name
     model: str = ""  # recorded in trajectories
     max_attempts: int = Field(8, ge=1)
     stall_repeats: int = Field(3, ge=2)
@@ -170,7 +171,8 @@ class SimulatedStudent:
         assert self.problem is not None
         return build_request(self.template, self.problem, self.persona, traj.attempts,
                              index=index, max_attempts=self._max_attempts, hint=extra_feedback,
-                             settings=self.config.prompt, sampling=sampling, adapter=self.config.adapter)
+                             settings=self.config.prompt, sampling=sampling,
+                             adapter=self.config.adapter_name or self.config.adapter)
 
     def parse(self, completion: Completion) -> tuple[str, bool]:
         """(code, submitted) from a completion; see :func:`extract_code`."""

@@ -73,18 +73,20 @@ class RuleBasedTutor:
         if failing is None:
             return _short(grade.feedback) or None
         exc = failing.exception or ""
+        got, expected = (failing.got or "").strip(), (failing.expected or "").strip()
         if failing.timed_out or grade.timed_out or "RecursionError" in exc:
             return ("Your code never finishes on " f"`{_short(failing.source, 60)}`: check that your loop "
                     "ends or that your recursion reaches a base case.")
-        returns_nothing = (failing.got in (None, "", "None")) and failing.expected not in (None, "", "None")
+        returns_nothing = got in ("", "None") and expected not in ("", "None")
+        lines = got.splitlines()
+        printed_none = bool(lines) and lines[-1] == "None" and len(lines) > 1  # printed, then returned None
+        if re.search(r"\bprint\s*\(", code) and not exc and (returns_nothing or printed_none or expected in lines):
+            return "Your function prints its answer but returns None - use `return` instead of `print`."
         if returns_nothing and not exc:
-            if re.search(r"\bprint\s*\(", code):
-                return ("Your function prints its answer but returns None - use `return` instead of `print`.")
             return "Your function returns None on some inputs - make sure every path ends with `return`."
         if exc:
             return f"The case `{_short(failing.source, 60)}` raised {_short(exc, 100)}."
-        return (f"Check the case `{_short(failing.source, 60)}`: expected {_short(failing.expected, 60)}, "
-                f"got {_short(failing.got, 60)}.")
+        return f"Check the case `{_short(failing.source, 60)}`: expected {_short(expected, 60)}, got {_short(got, 60)}."
 
 
 # ---------------------------------------------------------------- comparison
@@ -171,9 +173,10 @@ def _stops(d: dict[str, int]) -> str:
 
 def compare_with_tutor(problems: dict[str, Problem], personas: list[Persona], tutor: Union[str, Tutor],
                        *, backend: Any, grader: Any, config: Any, out_dir: Union[str, Path],
-                       progress: bool = True, console: Any = None) -> TutorComparison:
+                       progress: bool = True, console: Any = None, gaps: Any = None) -> TutorComparison:
     """Run ``config`` (a CohortConfig) into ``out_dir/without`` and ``out_dir/with-<tutor>``
-    with identical seeds, and compare. Both runs resume like any cohort."""
+    with identical seeds, and compare. Both runs resume like any cohort. ``gaps``: a
+    GapSampler shared by both (default: from ``config.student``)."""
     from simstudent.agent.cohort import Cohort
 
     name = tutor if isinstance(tutor, str) else getattr(tutor, "name", type(tutor).__name__)
@@ -181,9 +184,9 @@ def compare_with_tutor(problems: dict[str, Problem], personas: list[Persona], tu
     out = Path(out_dir)
     base_cfg = config.model_copy(update={"tutor": None})
     with_cfg = config.model_copy(update={"tutor": name})
-    without = Cohort(backend, grader, problems, personas, base_cfg, out / "without").run(
+    without = Cohort(backend, grader, problems, personas, base_cfg, out / "without", gaps=gaps).run(
         progress=progress, console=console)
     with_t = Cohort(backend, grader, problems, personas, with_cfg, out / f"with-{name}",
-                    tutor=tutor_obj).run(progress=progress, console=console)
+                    tutor=tutor_obj, gaps=gaps).run(progress=progress, console=console)
     return TutorComparison(tutor=name, without=summarise(without), with_tutor=summarise(with_t),
                            out_dir=str(out))

@@ -16,12 +16,14 @@ _MODEL_HELP = "Model: 'default' (offline SmolLM2-135M-Instruct), a Hugging Face 
 _ADAPTER_HELP = "LoRA adapter folder (its simstudent.json picks the prompt template) or a name the server knows."
 _DATA_HELP = "A dataset (ProgSnap2 folder, CSV, JSONL): personas are its students (e.g. --data ../shared/data/itap)."
 _TEMPLATE_HELP = "Prompt template (chat-loop, ft-loop, ft-exp2-ctx, ...); default: the adapter's, else chat-loop."
+_THREADS_HELP = "hf backend: CPU threads for torch (1 is fastest on a busy machine)."
 _GAPS_HELP = "Dataset whose real inter-submission gaps time the attempts (default: lognormal, median 60 s)."
 
 
-def make_backend(backend: str, model: str, base_url: Optional[str], adapter: Optional[str],
-                 batch_size: Optional[int] = None) -> Any:
-    """A backend by registry name, or ``package.module:Class`` for your own."""
+def make_backend(backend: str, model: str, base_url: Optional[str] = None,
+                 batch_size: Optional[int] = None, threads: Optional[int] = None) -> Any:
+    """A backend by registry name, or ``package.module:Class`` for your own. (Adapters
+    travel with each request, so the backend needs no adapter here.)"""
     from simstudent.models import BACKENDS, get_backend
 
     kwargs: dict[str, Any] = {"model": model}
@@ -29,6 +31,8 @@ def make_backend(backend: str, model: str, base_url: Optional[str], adapter: Opt
         kwargs["base_url"] = base_url
     if batch_size and backend == "hf":
         kwargs["batch_size"] = batch_size
+    if threads and backend == "hf":
+        kwargs["num_threads"] = threads
     if backend in BACKENDS:
         return get_backend(backend, **kwargs)
     if ":" in backend:
@@ -73,6 +77,35 @@ def _student_config(*, model: str, adapter: Optional[str], template: Optional[st
                          stop_on_pass=stop_on_pass)
 
 
+def _server_adapter_name(cfg: Any, backend: str) -> None:
+    """A server knows an adapter by name, not by our folder: send the name recorded in
+    its simstudent.json (start vLLM with ``--lora-modules <name>=<folder>``)."""
+    if backend != "openai" or not cfg.adapter:
+        return
+    from simstudent.models.adapters import load_adapter_meta, resolve_adapter
+
+    try:
+        folder = resolve_adapter(cfg.adapter)
+    except FileNotFoundError:
+        return  # already a server-side name
+    cfg.adapter_name = load_adapter_meta(folder).name
+
+
+def _data_gaps(cfg: Any, dataset: Any, data: Optional[Path]) -> Any:
+    """With --data and no --gaps, time attempts by that dataset's real gaps (recorded
+    in the config as the gap source)."""
+    if dataset is None or cfg.gap_source:
+        return None
+    from simstudent.agent.timing import GapSampler
+
+    try:
+        sampler = GapSampler.from_dataset(dataset)
+    except ValueError:  # no timestamps (e.g. Dublin): keep the default distribution
+        return None
+    cfg.gap_source = str(data)
+    return sampler
+
+
 def _show_attempt(attempt: Any, previous: Optional[Any]) -> None:
     import Levenshtein
     from rich.panel import Panel
@@ -109,8 +142,9 @@ def run_cmd(
     max_attempts: int = typer.Option(8, "--max-attempts", min=1, help="Stop after this many attempts."),
     seed: int = typer.Option(0, "--seed", help="Seed for sampling and timestamps."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (default 0.7)."),
-    max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1, help="Tokens per attempt at most."),
+    max_new_tokens: int = typer.Option(192, "--max-new-tokens", min=1, help="Tokens per attempt at most."),
     gaps: Optional[Path] = typer.Option(None, "--gaps", help=_GAPS_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help=_THREADS_HELP),
     no_context: bool = typer.Option(False, "--no-context", help="Do not show the persona's past work."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Do not stop when all tests pass (only at <SUBMIT>, stall, max)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Trajectory JSON (default runs/run-<problem>-<persona>-<seed>.json)."),
@@ -131,13 +165,15 @@ def run_cmd(
         cfg = _student_config(model=model, adapter=adapter, template=template, max_attempts=max_attempts,
                               seed=seed, temperature=temperature, max_new_tokens=max_new_tokens, gaps=gaps,
                               save_prompts=True, no_context=no_context, stop_on_pass=not keep_going)
+        _server_adapter_name(cfg, backend)
         with err_console.status(f"loading model {model!r} ({backend})"):
-            be = make_backend(backend, model, base_url, adapter)
+            be = make_backend(backend, model, base_url, threads=threads)
     except (KeyError, LookupError, FileNotFoundError, ValueError) as exc:
         fail(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc))
     out = out or Path("runs") / f"run-{prob.id}-{pers.id}-{seed}.json"
+    sampler = _data_gaps(cfg, dataset, data)
     with Grader() as grader:
-        student = SimulatedStudent(be, grader, pers, cfg)
+        student = SimulatedStudent(be, grader, pers, cfg, gaps=sampler)
         if not as_json:
             console.rule(f"[bold]{pers.id}[/] works [bold]{prob.id}[/] {prob.title}  "
                          f"(model {model}, template {student.template.name}, seed {seed})")
@@ -185,9 +221,10 @@ def cohort_cmd(
     max_attempts: int = typer.Option(8, "--max-attempts", min=1),
     seed: int = typer.Option(0, "--seed"),
     temperature: Optional[float] = typer.Option(None, "--temperature"),
-    max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1),
+    max_new_tokens: int = typer.Option(192, "--max-new-tokens", min=1),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="hf backend: sequences per forward pass."),
     gaps: Optional[Path] = typer.Option(None, "--gaps", help=_GAPS_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help=_THREADS_HELP),
     tutor: Optional[str] = typer.Option(None, "--tutor", help="A registered tutor (rule_based) hints before each attempt."),
     compare: bool = typer.Option(False, "--compare", help="With --tutor: run without and with it (same seeds) and compare."),
     export: Optional[str] = typer.Option(None, "--export", help="Also write progsnap2 (OUT/progsnap2/) or jsonl (OUT/cohort.jsonl)."),
@@ -200,6 +237,7 @@ def cohort_cmd(
     from simstudent.agent.export import export_jsonl, export_progsnap2
     from simstudent.agent.tutor import TUTORS, compare_with_tutor, get_tutor, summarise
     from simstudent.grader import Grader
+    from simstudent.models.errors import BackendError
 
     if export not in (None, "progsnap2", "jsonl"):
         fail(f"--export must be progsnap2 or jsonl, not {export!r}")
@@ -228,23 +266,28 @@ def cohort_cmd(
             student=_student_config(model=model, adapter=adapter, template=template, max_attempts=max_attempts,
                                     seed=seed, temperature=temperature, max_new_tokens=max_new_tokens,
                                     gaps=gaps, save_prompts=save_prompts, no_context=False, stop_on_pass=True))
+        _server_adapter_name(cfg.student, backend)
         with err_console.status(f"loading model {model!r} ({backend})"):
-            be = make_backend(backend, model, base_url, adapter, batch_size)
+            be = make_backend(backend, model, base_url, batch_size, threads)
     except (KeyError, LookupError, FileNotFoundError, ValueError) as exc:
         fail(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc))
     progress = not no_progress
+    sampler = _data_gaps(cfg.student, dataset, data)
     try:
         with Grader() as grader:
             if compare:
                 assert tutor is not None
                 result = compare_with_tutor(probs, pers, tutor, backend=be, grader=grader, config=cfg,
-                                            out_dir=out, progress=progress, console=err_console)
+                                            out_dir=out, progress=progress, console=err_console, gaps=sampler)
                 _print_comparison(result, as_json)
                 return
-            cohort = Cohort(be, grader, probs, pers, cfg, out, tutor=get_tutor(tutor) if tutor else None)
+            cohort = Cohort(be, grader, probs, pers, cfg, out, tutor=get_tutor(tutor) if tutor else None,
+                            gaps=sampler)
             trajs = cohort.run(progress=progress, console=err_console)
     except CohortError as exc:
         fail(str(exc))
+    except BackendError as exc:
+        fail(f"backend failed: {exc}; every attempt so far is in {out}: rerun the same command to resume")
     for note in cohort.notes:
         err_console.print(f"[dim]{note}[/]")
     if export == "progsnap2":

@@ -91,7 +91,9 @@ class Item(_M):
     id: str
     key: str
     sample: int = 0
-    role: Literal["gen", "real"]
+    # gen: a generated attempt; real: the real code of a run's slot; floor: a real code
+    # of the whole test split, used only for the real-vs-real floor
+    role: Literal["gen", "real", "floor"]
     group: str
     student_id: str = ""
     problem_id: str = ""

@@ -59,18 +59,30 @@ def _features(item: Item) -> Optional[StyleFeatures]:
     )
 
 
-def fit_style_scores(items: Sequence[Item]) -> Optional[dict]:
-    """Fit the style score on all given items (real and generated together, as the
-    paper does) and write ``style_score`` into each; returns the scorer's
-    parameters, or None when fewer than two items parse."""
-    feats = [(_features(it), it) for it in items]
-    usable = [f for f, _ in feats if f is not None]
+def fit_scorer(items: Sequence[Item]) -> Optional[StyleScorer]:
+    """The style score fitted on the given items (the paper: real and generated code
+    together); None when fewer than two of them parse."""
+    usable = [f for f in (_features(it) for it in items) if f is not None]
     try:
-        scorer = StyleScorer.fit(usable)
+        return StyleScorer.fit(usable)
     except ValueError:
         return None
-    for f, it in feats:
+
+
+def apply_scorer(scorer: StyleScorer, items: Sequence[Item]) -> None:
+    """Write each item's ``style_score`` (None where its code does not parse)."""
+    for it in items:
+        f = _features(it)
         it.style_score = None if f is None else scorer.score(f)
+
+
+def fit_style_scores(items: Sequence[Item]) -> Optional[dict]:
+    """Fit on the ``gen`` and ``real`` items, score every item (``floor`` ones too);
+    returns the scorer's parameters, or None when it cannot be fitted."""
+    scorer = fit_scorer([it for it in items if it.role in ("gen", "real")])
+    if scorer is None:
+        return None
+    apply_scorer(scorer, items)
     return scorer.to_dict()
 
 
@@ -160,8 +172,8 @@ def progress_curves(items: Sequence[Item], bins: int = DEFAULT_BINS) -> Progress
 # -- the real-vs-real floor -------------------------------------------------------
 
 def _nearest_partner(target: Item, pool: Sequence[Item], rng: random.Random) -> Optional[Item]:
-    """An item of another student on the same problem (and group), at the closest
-    relative position; ties broken at random (seeded)."""
+    """An item of another student on the same problem, at the closest relative
+    position; ties broken at random (seeded)."""
     cands = [p for p in pool if p.problem_id == target.problem_id and p.student_id != target.student_id]
     if not cands:
         return None
@@ -179,11 +191,17 @@ def floor_metrics(
     seed: int = 0,
     repeats: int = FLOOR_REPEATS,
 ) -> list[FloorGroup]:
-    """Real-vs-real floor: split the real test students at random into halves A and
-    B; A plays the model and B the students, and every measure is computed as for a
-    model (KNN and coverage of A against B; MAE and cosine between each B item and
-    an A item on the same problem at the nearest relative position). Repeated with
-    seeds ``seed, seed+1, ...``; mean and sd over the repeats."""
+    """Real-vs-real floor: what a perfect simulator of *other* students would score.
+
+    The real students are split at random into halves A and B. Every item of B is a
+    slot to fill; the "generated" code for it is the code of an A student on the same
+    problem, in the same group, at the nearest relative position (ties at random).
+    Then every measure is computed exactly as for a model: KNN distance and coverage
+    of the partners against the B codes, paired cosine distance and MAE, and mean
+    (sd) of the partners. B items whose problem no A student attempted are left out.
+    Repeated with seeds ``seed, seed+1, ...``; mean and sd over the repeats (the
+    mean (sd) columns average the per-repeat mean and sd).
+    """
     students = sorted({r.student_id for r in real})
     out: list[FloorGroup] = []
     if len(students) < 2:
@@ -198,33 +216,32 @@ def floor_metrics(
             items = [r for r in real if r.group == g]
             a = [r for r in items if r.student_id in half_a]
             b = [r for r in items if r.student_id not in half_a]
-            if not a or not b:
-                continue
-            acc = per_group[g]
-            a_emb = [x for x in a if x.id in emb]
-            b_emb = [x for x in b if x.id in emb]
-            if a_emb and b_emb:
-                acc["knn_distance"].append(knn_distance(_matrix(b_emb, emb), _matrix(a_emb, emb), 3)[0])
-                acc["coverage"].append(coverage(_matrix(b_emb, emb), _matrix(a_emb, emb), 10)[0])
             pairs = [(t, _nearest_partner(t, a, rng)) for t in b]
             pairs = [(t, p) for t, p in pairs if p is not None]
+            if not pairs:
+                continue
+            acc = per_group[g]
+            targets = [t for t, _ in pairs]
+            partners = [p for _, p in pairs]
+            e_pairs = [(t, p) for t, p in pairs if t.id in emb and p.id in emb]
+            if e_pairs:
+                rt = _matrix([t for t, _ in e_pairs], emb)
+                gp = _matrix([p for _, p in e_pairs], emb)
+                acc["knn_distance"].append(knn_distance(rt, gp, 3)[0])
+                acc["coverage"].append(coverage(rt, gp, 10)[0])
+                acc["cosine_distance"].append(float(paired_cosine_distances(rt, gp).mean()))
             for attr in ("pass_rate", "pep8", "style_score"):
-                acc[attr].append(_stats.mean(getattr(x, attr) for x in a))
-                acc[attr + "_sd"].append(_stats.sd(getattr(x, attr) for x in a))
-                mae = _mae((getattr(t, attr), getattr(p, attr)) for t, p in pairs)
+                acc[attr].append(_stats.mean(getattr(x, attr) for x in partners))
+                acc[attr + "_sd"].append(_stats.sd(getattr(x, attr) for x in partners))
+                mae = _mae((getattr(t, attr), getattr(p, attr)) for t, p in zip(targets, partners))
                 if mae is not None:
                     acc[attr + "_mae"].append(mae)
-            cos_pairs = [(t, p) for t, p in pairs if t.id in emb and p.id in emb]
-            if cos_pairs:
-                d = paired_cosine_distances(_matrix([t for t, _ in cos_pairs], emb), _matrix([p for _, p in cos_pairs], emb))
-                acc["cosine_distance"].append(float(d.mean()))
             acc["_repeats"].append(1.0)
 
     def over(acc: dict[str, list[float]], name: str) -> Stat:
         return stat(acc.get(name, []))
 
     def halfstat(acc: dict[str, list[float]], name: str) -> Stat:
-        # Mean (sd) of half A's codes, averaged over the repeats.
         m = _f(_stats.mean(acc.get(name, [])))
         s = _f(_stats.mean(acc.get(name + "_sd", [])))
         return Stat(mean=m, sd=s, n=len(acc.get(name, [])))
@@ -249,6 +266,13 @@ def floor_metrics(
     return out
 
 
+def floor_items(items: Sequence[Item]) -> list[Item]:
+    """The real codes the floor is computed on: the ``floor`` items (the whole test
+    split) when the run has them, else the run's own ``real`` items."""
+    extra = [it for it in items if it.role == "floor"]
+    return extra or [it for it in items if it.role == "real"]
+
+
 def summarize_items(
     items: Sequence[Item],
     emb: dict[str, np.ndarray],
@@ -267,15 +291,17 @@ def summarize_items(
         if gen or real:
             out_groups.append(group_metrics(g, gen, real, emb))
     prog = progress_curves(items, bins) if bins else None
-    real_all = [it for it in items if it.role == "real"]
-    floor = floor_metrics(real_all, emb, groups, seed=floor_seed, repeats=floor_repeats)
+    floor = floor_metrics(floor_items(items), emb, groups, seed=floor_seed, repeats=floor_repeats)
     return out_groups, prog, floor
 
 
 __all__ = [
     "STYLE_SCORE_FEATURES",
     "error_distribution",
+    "apply_scorer",
+    "fit_scorer",
     "fit_style_scores",
+    "floor_items",
     "floor_metrics",
     "group_metrics",
     "progress_curves",

@@ -57,6 +57,7 @@ def default_model_dir(*, root: Optional[Path] = None) -> Path:
     # at once (parallel tests) never see a half-written model.
     tmp = Path(tempfile.mkdtemp(prefix=f".{DEFAULT_MODEL_ID}-", dir=target.parent))
     try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; the model is not a secret
         _dequantise(source, tmp)
         if target.exists() and not (target / _MARKER).is_file():
             shutil.rmtree(target, ignore_errors=True)  # a stale incomplete build

@@ -100,8 +100,22 @@ def _load_checkpoint(d: Path, model: Any, opt: Any, sched: Any) -> dict:
     return json.loads((d / STATE_FILE).read_text())
 
 
-def _step_loss(model: Any, micro_batches: Sequence[dict], device: str, autocast: Any) -> tuple[float, int]:
-    """Forward/backward over one optimizer step; loss = mean over its completion tokens."""
+def _masked_logits_supported(model: Any) -> bool:
+    """Whether the model takes a boolean ``logits_to_keep`` mask (transformers >= 5):
+    then the vocabulary projection runs on completion positions only, which saves most
+    of the memory and a good part of the compute (prompts are most of the tokens)."""
+    import inspect
+
+    import transformers.modeling_utils as mu
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return hasattr(mu, "slice_logits_to_keep") and "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
+def _step_loss(model: Any, micro_batches: Sequence[dict], device: str, autocast: Any,
+               masked: bool = False) -> tuple[float, int]:
+    """Forward/backward over one optimizer step; loss = mean over its completion tokens.
+    Position j predicts token j+1, so it is kept where label j+1 is not -100."""
     import torch
     import torch.nn.functional as F
 
@@ -109,12 +123,16 @@ def _step_loss(model: Any, micro_batches: Sequence[dict], device: str, autocast:
     total = 0.0
     for b in micro_batches:
         b = {k: v.to(device) for k, v in b.items()}
+        keep = torch.zeros_like(b["labels"], dtype=torch.bool)
+        keep[:, :-1] = b["labels"][:, 1:] != IGNORE_INDEX
+        targets = b["labels"][:, 1:][keep[:, :-1]]
         with autocast():
-            logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-        logits = logits[:, :-1].float()
-        labels = b["labels"][:, 1:]
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1),
-                               ignore_index=IGNORE_INDEX, reduction="sum") / max(1, n_tokens)
+            if masked:
+                logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
+                               logits_to_keep=keep).logits
+            else:
+                logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[keep]
+        loss = F.cross_entropy(logits.float(), targets, reduction="sum") / max(1, n_tokens)
         loss.backward()
         total += float(loss.detach())
     return total, n_tokens
@@ -205,6 +223,7 @@ def train_lora(
         last_loss = losses[-1] if losses else None
         console.print(f"[dim]resuming from {latest} (step {step}/{total_steps})[/]")
 
+    masked = _masked_logits_supported(model)
     batches = _steps(len(features), config)
     for _ in range(step):
         next(batches)  # the data order is deterministic: skip what was already trained on
@@ -217,7 +236,7 @@ def train_lora(
             task = progress.add_task("train", total=total_steps, completed=step, loss="-")
             while step < total_steps:
                 micro = [collate([features[i] for i in idx], tokenizer.pad_token_id) for idx in next(batches)]
-                loss, n_tok = _step_loss(model, micro, device, autocast)
+                loss, n_tok = _step_loss(model, micro, device, autocast, masked)
                 if config.max_grad_norm:
                     torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
                 opt.step()

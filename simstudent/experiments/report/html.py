@@ -156,6 +156,7 @@ td:first-child,th:first-child{text-align:left}
 tr.student td{font-weight:600;background:#fafafa}
 tr.floor td{font-style:italic;background:#f4f8ff}
 pre{background:#f6f6f6;padding:6px 8px;overflow-x:auto;font-size:0.85em}
+pre.command{white-space:pre-wrap;word-break:break-all}
 figure{margin:1em 0}
 figure img{max-width:100%;border:1px solid #ddd}
 .caption{color:#555;font-size:0.9em}

@@ -1,0 +1,213 @@
+"""Cohorts: batching, append-only output, resume after SIGKILL, exports, tutor comparison.
+
+The grader, problems and personas are the real ones; the model is the deterministic
+HashBackend from tests/test_agent_fakes.py (a fake of the model only), so that an
+interrupted and an uninterrupted run can be compared attempt by attempt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from simstudent.agent.cohort import (
+    ATTEMPTS_FILE,
+    TRAJECTORIES_FILE,
+    AttemptRecord,
+    Cohort,
+    CohortConfig,
+    CohortError,
+    load_trajectories,
+    read_records,
+)
+from simstudent.agent.export import export_jsonl, export_progsnap2
+from simstudent.agent.student import StudentConfig
+from simstudent.agent.tutor import compare_with_tutor
+from simstudent.grader import Grader, GraderConfig
+from simstudent.problems import find_problem, load_persona
+from test_agent_fakes import HashBackend
+
+TESTS_DIR = Path(__file__).resolve().parent
+PROBLEMS = ["hw04_q2", "hw03_q1"]
+PERSONAS = ["student_123", "pat_prints"]
+
+
+@pytest.fixture(scope="module")
+def grader():
+    with Grader(GraderConfig(cache_path=None)) as g:
+        yield g
+
+
+@pytest.fixture(scope="module")
+def world():
+    problems = {p: find_problem(p) for p in PROBLEMS}
+    personas = [load_persona(p) for p in PERSONAS]
+    return problems, personas
+
+
+def config(**kw) -> CohortConfig:
+    student = StudentConfig(max_attempts=kw.pop("max_attempts", 5), seed=kw.pop("seed", 11), save_prompts=False)
+    return CohortConfig(problems=PROBLEMS, personas=PERSONAS, student=student, **kw)
+
+
+def attempts_on_disk(out: Path) -> dict[tuple, dict]:
+    """Every attempt keyed by (student, problem, index); the fields that must reproduce."""
+    recs = read_records(out / ATTEMPTS_FILE, AttemptRecord)
+    table = {}
+    for r in recs:
+        key = (r.student_id, r.problem_id, r.index)
+        assert key not in table, f"duplicate attempt {key}"
+        table[key] = {"code": r.code, "completion": r.completion, "submitted": r.submitted,
+                      "timestamp": r.timestamp, "error_type": r.grade.error_type,
+                      "passed": r.grade.passed, "hint": r.hint}
+    return table
+
+
+def test_one_batched_call_per_step_and_append_only_output(tmp_path, grader, world):
+    problems, personas = world
+    backend = HashBackend()
+    cohort = Cohort(backend, grader, problems, personas, config(n_per_persona=2), tmp_path / "c")
+    trajs = cohort.run(progress=False)
+    assert len(trajs) == 2 * 2 * 2  # personas x copies x problems
+    assert {t.student_id for t in trajs} == {"student_123#0", "student_123#1", "pat_prints#0", "pat_prints#1"}
+    # One generate call per step, with one request per live student.
+    assert len(backend.calls) == cohort.steps and backend.calls[0] == 8
+    assert backend.calls == sorted(backend.calls, reverse=True)
+    lines = (tmp_path / "c" / ATTEMPTS_FILE).read_text().splitlines()
+    assert len(lines) == sum(len(t.attempts) for t in trajs) == sum(backend.calls)
+    assert all(t.stop_reason in ("submitted", "max_attempts", "stalled", "passed") for t in trajs)
+    assert all(a.grade is not None and a.grade.total == problems[t.problem_id].tests.__len__()
+               for t in trajs for a in t.attempts)
+    on_disk = load_trajectories(tmp_path / "c")
+    assert sorted((t.student_id, t.problem_id) for t in on_disk) == sorted((t.student_id, t.problem_id) for t in trajs)
+
+
+def test_resume_in_process_equals_uninterrupted(tmp_path, grader, world):
+    problems, personas = world
+    full = tmp_path / "full"
+    Cohort(HashBackend(), grader, problems, personas, config(), full).run(progress=False)
+    part = tmp_path / "part"
+    Cohort(HashBackend(), grader, problems, personas, config(), part).run(progress=False, max_steps=2)
+    # A kill mid-write leaves a torn last line: it must be dropped, not duplicated or kept.
+    with open(part / ATTEMPTS_FILE, "ab") as handle:
+        handle.write(b'{"student_id": "student_123", "persona_id": "stud')
+    resumed = Cohort(HashBackend(), grader, problems, personas, config(), part)
+    resumed.run(progress=False)
+    assert any("torn" in n for n in resumed.notes)
+    assert attempts_on_disk(part) == attempts_on_disk(full)
+    assert len(load_trajectories(part)) == len(load_trajectories(full)) == 4
+
+
+def test_other_settings_in_the_same_folder_are_refused(tmp_path, grader, world):
+    problems, personas = world
+    Cohort(HashBackend(), grader, problems, personas, config(), tmp_path).run(progress=False, max_steps=1)
+    with pytest.raises(CohortError, match="different cohort"):
+        Cohort(HashBackend(), grader, problems, personas, config(seed=12), tmp_path).run(progress=False)
+
+
+def _cohort_cmd(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-c", "from simstudent.cli import main; main()", "cohort",
+            "--problems", ",".join(PROBLEMS), "--personas", ",".join(PERSONAS), "--n-per-persona", "2",
+            "--backend", "test_agent_fakes:HashBackend", "--max-attempts", "6", "--seed", "5",
+            "--out", str(out), "--no-progress", *extra]
+
+
+def _env(delay: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS_DIR), env.get("PYTHONPATH", "")]).strip(os.pathsep)
+    env["HASH_BACKEND_DELAY"] = delay
+    return env
+
+
+def test_sigkill_and_rerun_loses_and_duplicates_nothing(tmp_path):
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    subprocess.run(_cohort_cmd(full), env=_env("0"), check=True, capture_output=True, timeout=300)
+    proc = subprocess.Popen(_cohort_cmd(killed), env=_env("0.4"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    path = killed / ATTEMPTS_FILE
+    deadline = time.monotonic() + 120
+    # Kill once at least two steps (16 + attempts) are on disk but the run is not over.
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_bytes().splitlines()) >= 17:
+            break
+        assert proc.poll() is None, "the cohort finished before it could be killed"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    n_before = len(read_records(path, AttemptRecord))
+    assert 16 <= n_before < len(attempts_on_disk(full))
+    rerun = subprocess.run(_cohort_cmd(killed), env=_env("0"), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert attempts_on_disk(killed) == attempts_on_disk(full)
+    assert len(load_trajectories(killed)) == len(load_trajectories(full)) == 8
+
+
+def test_progsnap2_export_reimports_with_the_same_counts(tmp_path, grader, world):
+    problems, personas = world
+    trajs = Cohort(HashBackend(), grader, problems, personas, config(), tmp_path / "c").run(progress=False)
+    folder = export_progsnap2(trajs, tmp_path / "ps2")
+    out = subprocess.run([sys.executable, "-c", "from simstudent.cli import main; main()",
+                          "data", "stats", str(folder), "--json"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    stats = json.loads(out.stdout)
+    n_attempts = sum(len(t.attempts) for t in trajs)
+    assert stats["submissions"] == n_attempts
+    assert stats["streams"] == len(trajs)
+    assert stats["students"] == len(PERSONAS)
+    assert stats["problems"] == len(PROBLEMS)
+    correct = sum(a.grade.error_type == "no_error" for t in trajs for a in t.attempts)
+    assert stats["recorded_correct"] == {"true": correct, "false": n_attempts - correct, "unknown": 0}
+
+    from simstudent.data import load_dataset
+
+    ds = load_dataset(folder)
+    by_key = {(s.student_id, s.problem_id): s for s in ds.streams}
+    for t in trajs:  # code, order and timestamps survive the round trip
+        stream = by_key[(t.student_id, t.problem_id)]
+        assert [s.code for s in stream.submissions] == [a.code for a in t.attempts]
+        assert [s.timestamp for s in stream.submissions] == [a.timestamp for a in t.attempts]
+
+
+def test_jsonl_export_round_trips(tmp_path, grader, world):
+    problems, personas = world
+    trajs = Cohort(HashBackend(), grader, problems, personas, config(), tmp_path / "c").run(progress=False)
+    from simstudent.data.jsonl import read_dataset
+
+    ds = read_dataset(export_jsonl(trajs, tmp_path / "sim.jsonl", problems))
+    assert ds.n_submissions == sum(len(t.attempts) for t in trajs)
+    assert set(ds.problems) == set(PROBLEMS)
+    assert all(s.submissions[0].grade is not None for s in ds.streams)
+
+
+def test_cli_cohort_exports_progsnap2(tmp_path):
+    out = tmp_path / "cli"
+    run = subprocess.run(_cohort_cmd(out, "--export", "progsnap2", "--json"), env=_env("0"),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["trajectories"] == 8
+    main_table = (out / "progsnap2" / "MainTable.csv").read_text().splitlines()
+    assert len(main_table) - 1 == summary["attempts"]
+
+
+def test_compare_with_tutor_uses_the_same_seeds(tmp_path, grader, world):
+    problems, personas = world
+    result = compare_with_tutor(problems, personas, "rule_based", backend=HashBackend(), grader=grader,
+                                config=config(), out_dir=tmp_path, progress=False)
+    assert result.without.trajectories == result.with_tutor.trajectories == 4
+    assert result.without.hints == 0 and result.with_tutor.hints > 0
+    # Same seeds: every first attempt (made before any hint) is identical in both arms.
+    a = attempts_on_disk(tmp_path / "without")
+    b = attempts_on_disk(tmp_path / "with-rule_based")
+    firsts = [k for k in a if k[2] == 0]
+    assert firsts and all(a[k]["code"] == b[k]["code"] for k in firsts)
+    assert 0.0 <= result.with_tutor.give_up_rate <= 1.0
+    assert len(result.table_rows()) == 8
