@@ -127,8 +127,13 @@ def test_exp1_resume_after_kill_loses_and_duplicates_nothing(itap_dir, tmp_path,
     assert second.requests == 8  # only what was missing
     ids = [r["id"] for r in rf.records(GENERATIONS)]
     assert len(ids) == len(set(ids)) == 12
-    grade_ids = [r["id"] for r in rf.records(GRADES)]
-    assert len(grade_ids) == len(set(grade_ids)) == 12 + 6  # generated + real targets
+    grades = rf.records(GRADES)
+    grade_ids = [r["id"] for r in grades]
+    assert len(grade_ids) == len(set(grade_ids))
+    roles = [r["role"] for r in grades]
+    assert roles.count("gen") == 12 and roles.count("real") == 6
+    # The floor's real codes: every stream of the whole test split, 3 stages each.
+    assert roles.count("floor") == metrics["counts"]["floor_codes"] > 6
     # A third run finds nothing to do and does not call the backend at all.
     third = ScriptedBackend()
     run_experiment(cfg, out, backend=third, grader=grader, show_progress=False)
@@ -137,6 +142,7 @@ def test_exp1_resume_after_kill_loses_and_duplicates_nothing(itap_dir, tmp_path,
     assert m.kind == "exp1" and [g.group for g in m.groups] == ["first", "middle", "last"]
     assert metrics["counts"]["generations"] == 12
     assert sum(g.n_gen for g in m.groups) == 12 and sum(g.n_real for g in m.groups) == 6
+    assert [f.group for f in m.floor] == ["first", "middle", "last"] and all(f.repeats == 2 for f in m.floor)
     # The scripted code parses but returns 0: never a compile error.
     assert all(g.error_types["gen"]["compile"] == 0.0 for g in m.groups)
     assert (out / "embeddings.npz").exists()

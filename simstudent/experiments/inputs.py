@@ -45,7 +45,8 @@ class Inputs:
 
     dataset: Dataset
     split: object  # simstudent.data.splits.Split
-    test: Dataset  # the chosen test part
+    test: Dataset  # the chosen test part (after --max-streams)
+    test_full: Dataset  # the whole test part (the floor is computed on it)
     history: Dataset  # every stream of the test students (context source)
     problems: dict[str, Problem]
     dropped_problems: list[str]
@@ -104,9 +105,10 @@ def load_inputs(cfg: DataConfig) -> Inputs:
                 "write scenarios/<course>/<id>.toml, pass --problems, or --skip-missing-problems"
             )
         test = test.model_copy(update={"streams": [s for s in test.streams if s.problem_id not in used_missing]})
+    test_full = test
     if cfg.max_streams is not None and len(test.streams) > cfg.max_streams:
         test = test.model_copy(update={"streams": subsample_streams(test.streams, cfg.max_streams, cfg.split_seed)})
-    return Inputs(dataset, split, test, split.test_history(), problems, used_missing)
+    return Inputs(dataset, split, test, test_full, split.test_history(), problems, used_missing)
 
 
 def subsample_streams(streams: list, n: int, seed: int) -> list:
@@ -118,13 +120,15 @@ def subsample_streams(streams: list, n: int, seed: int) -> list:
     return [s for i, s in enumerate(streams) if i in chosen]
 
 
-def build_examples(inputs: Inputs, exp: str, *, context: bool, k: int = 3) -> list[Example]:
+def build_examples(inputs: Inputs, exp: str, *, context: bool, k: int = 3, full: bool = False) -> list[Example]:
     """The test examples of one experiment, in a stable order (stream order, then
-    stage/index), with context looked up among all the test students' streams."""
+    stage/index), with context looked up among all the test students' streams.
+    ``full``: of the whole test part, ignoring ``max_streams`` (for the floor)."""
     from simstudent.data.examples import build_exp1_examples, build_exp2_examples
 
+    test = inputs.test_full if full else inputs.test
     if exp == "exp1":
-        return build_exp1_examples(inputs.test, context=context, context_source=inputs.history)
+        return build_exp1_examples(test, context=context, context_source=inputs.history)
     if exp == "exp2":
-        return build_exp2_examples(inputs.test, k=k, context=context, context_source=inputs.history)
+        return build_exp2_examples(test, k=k, context=context, context_source=inputs.history)
     raise ValueError(f"unknown experiment {exp!r}; expected exp1 or exp2")

@@ -31,8 +31,10 @@ def build_items(
     *,
     group_of: Any,
     previous_of: Any,
+    floor_examples: Sequence[Example] = (),
 ) -> tuple[list[Item], dict[str, str]]:
-    """Items (real first, then each example's samples) and their codes by item id.
+    """Items (real first, then each example's samples, then the floor's real codes)
+    and their codes by item id.
 
     ``group_of(example)`` names the item's group; ``previous_of(example)`` is the
     code the attempt follows (None when there is none)."""
@@ -63,6 +65,8 @@ def build_items(
         items.append(make(f"{e.key}:real", "real", e, e.target, 0, e.is_final))
         for g in sorted(gens_by_key.get(e.key, []), key=lambda g: g["sample"]):
             items.append(make(g["id"], "gen", e, g.get("code") or "", int(g["sample"]), g.get("submitted")))
+    for e in floor_examples:
+        items.append(make(f"{e.key}:floor", "floor", e, e.target, 0, e.is_final))
     return items, codes
 
 
@@ -147,7 +151,7 @@ def finish_metrics(cfg: Any, folder: RunFolder, items: list[Item], codes: dict[s
 
 
 def measure_run(cfg: Any, folder: RunFolder, examples: Sequence[Example], template: str,
-                progress: Any = None) -> dict[str, Any]:
+                floor_examples: Sequence[Example] = (), progress: Any = None) -> dict[str, Any]:
     """metrics.json for an exp1/exp2 run folder whose generations and grades are complete."""
     generations = folder.records(GENERATIONS)
     grades = read_grades(folder)
@@ -161,10 +165,13 @@ def measure_run(cfg: Any, folder: RunFolder, examples: Sequence[Example], templa
         previous_of = lambda e: e.prior[-1] if e.prior else None  # noqa: E731
         groups = ["all"]
         bins = cfg.bins
-    items, codes = build_items(examples, generations, grades, group_of=group_of, previous_of=previous_of)
+    items, codes = build_items(examples, generations, grades, group_of=group_of, previous_of=previous_of,
+                               floor_examples=floor_examples)
     missing = [it.id for it in items if it.error_type is None]
     if missing:
         raise RuntimeError(f"{folder.path}: {len(missing)} codes have no grade (e.g. {missing[0]}); rerun to finish")
-    return finish_metrics(cfg, folder, items, codes, groups, kind=cfg.exp,
-                          counts=run_counts(examples, generations), template=template, bins=bins,
-                          progress=progress)
+    counts = run_counts(examples, generations)
+    counts["floor_codes"] = len(floor_examples)
+    counts["floor_students"] = len({e.student_id for e in floor_examples})
+    return finish_metrics(cfg, folder, items, codes, groups, kind=cfg.exp, counts=counts, template=template,
+                          bins=bins, progress=progress)

@@ -51,7 +51,9 @@ def measure_rollouts(cfg: Any, folder: RunFolder, streams: Sequence[Stream], inp
     from simstudent.metrics.rollout import rollout_metrics
 
     p = cfg.prefix
-    real_grades = _grade_real(folder, streams, p, inputs)
+    # The floor: the real continuations of every eligible stream of the whole test split.
+    floor_streams = [s for s in inputs.test_full.streams if len(s.submissions) > p]
+    real_grades = _grade_real(folder, list(streams) + [s for s in floor_streams if s not in streams], p, inputs)
     by_id = {f"{s.student_id}:{s.problem_id}": s for s in streams}
     recs = [(r, t) for r, t in read_trajectories(folder) if r["id"] in by_id]
     scored = [(r, t) for r, t in recs if not r.get("skipped")]
@@ -80,6 +82,14 @@ def measure_rollouts(cfg: Any, folder: RunFolder, streams: Sequence[Stream], inp
             codes[it.id] = code
     if not items:
         raise ValueError(f"{folder.path}: no rollout with generated attempts to score")
+    for s in floor_streams:
+        sid, n = f"{s.student_id}:{s.problem_id}", len(s.submissions)
+        for i in range(p, n):
+            it, code = _item(f"{sid}:{i}:floor", f"{sid}:{i}", "floor", s.student_id, s.problem_id, i, n,
+                             s.submissions[i].code, s.submissions[i - 1].code, real_grades.get(f"{sid}:{i}:real"),
+                             i == n - 1)
+            items.append(it)
+            codes[it.id] = code
     # Full trajectories (prefix included): the rollout metrics recognise the injected
     # real prefix and drop it themselves.
     ro = rollout_metrics(Dataset(streams=real_streams, problems=inputs.test.problems), [t for _, t in scored])
@@ -105,6 +115,7 @@ def measure_rollouts(cfg: Any, folder: RunFolder, streams: Sequence[Stream], inp
         "students": len({s.student_id for s in streams}), "problems": len({s.problem_id for s in streams}),
         "generated_attempts": sum(1 for it in items if it.role == "gen"),
         "real_attempts": sum(1 for it in items if it.role == "real"),
+        "floor_codes": sum(1 for it in items if it.role == "floor"),
         "examples": len(streams),
     }
     template = scored[0][1].template if scored else ""

@@ -175,41 +175,53 @@ def generate_all(
 
 # ------------------------------------------------------------------ grading
 
+def grade_jobs(
+    folder: RunFolder,
+    jobs: Sequence[tuple[str, str, str, Problem, str]],
+    grader: Any,
+    *,
+    chunk: int = 64,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> int:
+    """Grade the (id, role, key, problem, code) jobs whose id is not in grades.jsonl
+    yet, ``chunk`` at a time through ``grader.grade_many``, appending as they finish."""
+    done = folder.done_ids(GRADES)
+    todo = [j for j in jobs if j[0] not in done]
+    total = len(jobs)
+    if progress:
+        progress(total - len(todo), total)
+    with folder.appender(GRADES) as out:
+        for start in range(0, len(todo), chunk):
+            part = todo[start:start + chunk]
+            results: list[GradeResult] = grader.grade_many([(problem, code) for _, _, _, problem, code in part])
+            for (rid, role, key, _, _), res in zip(part, results):
+                out.write({"id": rid, "role": role, "key": key, "grade": res.model_dump(mode="json")})
+            if progress:
+                progress(total - len(todo) + start + len(part), total)
+    return len(todo)
+
+
 def grade_all(
     folder: RunFolder,
     examples: Sequence[Example],
     problems: dict[str, Problem],
     grader: Any,
     *,
+    floor_examples: Sequence[Example] = (),
     chunk: int = 64,
     progress: Optional[Callable[[int, int], None]] = None,
 ) -> int:
-    """Grade every generated code and every real target not graded yet (chunks of
-    ``chunk`` through ``grader.grade_many``, appended as they finish)."""
+    """Grade every generated code, every real target and every floor target (the
+    real targets of the whole test split) not graded yet."""
     by_key = {e.key: e for e in examples}
-    done = folder.done_ids(GRADES)
-    jobs: list[tuple[str, str, str, str]] = []  # (id, role, key, code)
-    for e in examples:
-        rid = f"{e.key}:real"
-        if rid not in done:
-            jobs.append((rid, "real", e.key, e.target))
+    jobs: list[tuple[str, str, str, Problem, str]] = [
+        (f"{e.key}:real", "real", e.key, problems[e.problem_id], e.target) for e in examples
+    ]
     for g in folder.records(GENERATIONS):
-        if g["key"] in by_key and g["id"] not in done:
-            jobs.append((g["id"], "gen", g["key"], g.get("code") or ""))
-    total = len(done) + len(jobs)
-    if progress:
-        progress(len(done), total)
-    with folder.appender(GRADES) as out:
-        for start in range(0, len(jobs), chunk):
-            part = jobs[start:start + chunk]
-            results: list[GradeResult] = grader.grade_many(
-                [(problems[by_key[key].problem_id], code) for _, _, key, code in part]
-            )
-            for (rid, role, key, _), res in zip(part, results):
-                out.write({"id": rid, "role": role, "key": key, "grade": res.model_dump(mode="json")})
-            if progress:
-                progress(len(done) + start + len(part), total)
-    return len(jobs)
+        if g["key"] in by_key:
+            jobs.append((g["id"], "gen", g["key"], problems[by_key[g["key"]].problem_id], g.get("code") or ""))
+    jobs += [(f"{e.key}:floor", "floor", e.key, problems[e.problem_id], e.target) for e in floor_examples]
+    return grade_jobs(folder, jobs, grader, chunk=chunk, progress=progress)
 
 
 # ------------------------------------------------------------------ the run
@@ -245,6 +257,8 @@ def run_experiment(
         examples = examples[: cfg.limit]
     if not examples:
         raise ValueError(f"{cfg.data.data}: the {cfg.data.split} split has no {cfg.exp} examples")
+    # The floor uses every real target of the whole test split (context plays no part).
+    floor_examples = build_examples(inputs, cfg.exp, context=False, k=cfg.k, full=True)
     family = resolve_template(cfg.gen, cfg.exp, cfg.context)
     own_grader = grader is None
     with Stage(show_progress) as stage:
@@ -259,11 +273,12 @@ def run_experiment(
 
             grader = Grader()
         try:
-            grade_all(folder, examples, inputs.problems, grader, progress=stage.bar("grading", unit="codes"))
+            grade_all(folder, examples, inputs.problems, grader, floor_examples=floor_examples,
+                      progress=stage.bar("grading", unit="codes"))
         finally:
             if own_grader:
                 grader.close()
-        metrics = measure_run(cfg, folder, examples, family, progress=stage)
+        metrics = measure_run(cfg, folder, examples, family, floor_examples=floor_examples, progress=stage)
     return metrics
 
 

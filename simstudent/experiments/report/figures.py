@@ -92,7 +92,7 @@ def fig2_embeddings(
             continue
         for it in r.items:
             vec = emb.get(it.id)
-            if vec is None:
+            if vec is None or it.role == "floor":
                 continue
             if it.role == "real":
                 # The same real code appears in every run of the split: plot it once

@@ -26,20 +26,14 @@ def _refit_group(runs: list[tuple[RunMetrics, Optional[Path]]], warnings: list[s
         for it in r.items:
             if it.role == "real":
                 real_by_key.setdefault(it.key, it)
-            else:
+            elif it.role == "gen":
                 gen.append(it)
-    fit_items = [i.model_copy() for i in real_by_key.values()] + [i.model_copy() for i in gen]
-    scorer = S.fit_style_scores(fit_items)
+    scorer = S.fit_scorer(list(real_by_key.values()) + gen)
     if scorer is None:
         warnings.append(f"{runs[0][0].kind} {runs[0][0].split}: too few parseable codes to fit a joint style score")
         return
-    # The fitted copies carry the scores; map them back by (run-independent) code features.
-    score_of: dict[tuple, Optional[float]] = {}
-    for it in fit_items:
-        score_of[_feature_key(it)] = it.style_score
     for r, folder in runs:
-        for it in r.items:
-            it.style_score = score_of.get(_feature_key(it))
+        S.apply_scorer(scorer, r.items)
         real_by = {it.key: it for it in r.items if it.role == "real"}
         for g in r.groups:
             gen_items = [it for it in r.items if it.group == g.group and it.role == "gen"]
@@ -52,7 +46,7 @@ def _refit_group(runs: list[tuple[RunMetrics, Optional[Path]]], warnings: list[s
         if r.floor:
             emb = load_embeddings(folder)
             fresh_floor = S.floor_metrics(
-                [it for it in r.items if it.role == "real"], emb, [f.group for f in r.floor],
+                S.floor_items(r.items), emb, [f.group for f in r.floor],
                 seed=r.floor_seed, repeats=r.floor_repeats or S.FLOOR_REPEATS,
             )
             by_group = {f.group: f for f in fresh_floor}
@@ -60,13 +54,8 @@ def _refit_group(runs: list[tuple[RunMetrics, Optional[Path]]], warnings: list[s
                 if f.group in by_group:
                     f.style_score = by_group[f.group].style_score
                     f.style_mae = by_group[f.group].style_mae
-        r.style_scorer = scorer
+        r.style_scorer = scorer.to_dict()
         r.notes.append("style score refitted jointly with the other runs of this table by `simstudent report`")
-
-
-def _feature_key(it: Item) -> tuple:
-    f = it.features or {}
-    return tuple(f.get(k) for k in S.STYLE_SCORE_FEATURES)
 
 
 def harmonize_style(
