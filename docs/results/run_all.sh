@@ -8,14 +8,14 @@
 set -euo pipefail
 DATA=${DATA:-../shared/data/itap}
 SPLIT_OPTS="--data $DATA --split-seed 0"  # default fractions (0.2 students, 0.2 problems), as `simstudent train`
-GEN_OPTS="--max-new-tokens 128 --batch-size 8 --threads 1 --embedder minilm --quiet"
+GEN_OPTS="--max-new-tokens 128 --batch-size 8 --threads 2 --embedder minilm --quiet"
 EXP1_STREAMS=8                      # 8 streams x 3 stages = 24 examples per exp1 run
-declare -A EXP2_STREAMS=([test_NS_OP]=8 [test_NS_NP]=16)   # ~35 next-attempt examples each
-ROLLOUT_STREAMS=16                  # rollouts: the first 6 of those with > 2 attempts
+declare -A EXP2_STREAMS=([test_NS_OP]=6 [test_NS_NP]=12)   # 27 / 18 next-attempt examples
+ROLLOUT_STREAMS=10                  # rollouts: the first 4 of those with > 2 attempts
 ADAPTER=adapters/itap-exp2-k3-ctx
-# CPU budget: 60 optimizer steps of 4 examples (240 of the 1,564 training examples);
+# CPU budget: 30 optimizer steps of 4 examples (120 of the 1,564 training examples);
 # the paper trains 1 epoch at effective batch 16 and lr 1e-4 on a GPU.
-TRAIN_OPTS="--max-steps 60 --batch-size 2 --grad-accum 2 --lr 3e-4 --save-steps 10 --threads 1"
+TRAIN_OPTS="--max-steps 30 --batch-size 2 --grad-accum 2 --lr 3e-4 --save-steps 5 --threads 2"
 
 runs_for() {  # label, extra model options
   local label=$1; shift
@@ -27,8 +27,8 @@ runs_for() {  # label, extra model options
     simstudent eval exp2 $SPLIT_OPTS --split $split --context --k 3 --max-streams ${EXP2_STREAMS[$split]} $GEN_OPTS \
       --label "$label" "$@" --out "runs/exp2-$split-$label-k3-context"
   done
-  simstudent eval rollout $SPLIT_OPTS --split test_NS_OP --context --prefix 2 --max-new-attempts 4 \
-    --max-streams $ROLLOUT_STREAMS --limit 6 $GEN_OPTS --label "$label" "$@" --out "runs/rollout-test_NS_OP-$label"
+  simstudent eval rollout $SPLIT_OPTS --split test_NS_OP --context --prefix 2 --max-new-attempts 3 \
+    --max-streams $ROLLOUT_STREAMS --limit 4 $GEN_OPTS --label "$label" "$@" --out "runs/rollout-test_NS_OP-$label"
 }
 
 case "${1:-}" in

@@ -44,6 +44,12 @@ def _short(text: Optional[str], limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _last_line(text: Optional[str]) -> str:
+    """The last non-blank line of a traceback or compiler message (the error itself)."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return _short(lines[-1]) if lines else ""
+
+
 class RuleBasedTutor:
     """A few fixed rules over the last attempt's grade, in the order a TA would check:
     it does not compile; the function is missing; it prints instead of returning (or
@@ -65,8 +71,8 @@ class RuleBasedTutor:
         if not code.strip():
             return f"You submitted no code. Start from the skeleton and write the body of {fn or 'the function'}."
         if grade.error_type == "compile":
-            return (f"Your code does not run: {_short(grade.error_message) or 'syntax error'}. "
-                    "Check indentation, colons and brackets.")
+            return (f"Your code does not compile: {_last_line(grade.error_message) or 'syntax error'}. "
+                    "Check indentation, colons, quotes and brackets.")
         if fn and not re.search(rf"\bdef\s+{re.escape(fn)}\s*\(", code):
             return f"Define a function named exactly `{fn}` - the tests call `{fn}(...)`."
         failing = next((t for t in grade.tests if not t.passed), None)

@@ -16,6 +16,12 @@ from typing import Optional, Sequence
 from simstudent.experiments.results import STAGES, Compare, RunMetrics, Stat
 
 FLOOR_LABEL = "real-vs-real floor"
+FLOOR_NOTE = (
+    "Floor: the test students are split at random into halves; for each real code of "
+    "one half, the code of a student of the other half on the same problem, at the "
+    "nearest relative position, plays the model (all streams of the test split; "
+    "mean ± sd over the repeats)."
+)
 SPLIT_ORDER = ("test_NS_OP", "test_NS_NP")
 
 
@@ -57,6 +63,18 @@ def _pm(s: Stat, digits: int = 3, scale: float = 1.0, pct: bool = False) -> str:
     unit = "%" if pct else ""
     sd = "" if s.sd is None else f" ± {s.sd * scale:.{digits}f}{unit}"
     return f"{s.mean * scale:.{digits}f}{unit}{sd}"
+
+
+COVERAGE_K = 10
+
+
+def _coverage(x: Optional[float], n_real: int) -> str:
+    """Coverage with k = 10 is 100% by construction when there are at most 10 real
+    codes (each generated code's 10 nearest real codes are all of them): such cells
+    are bracketed and flagged, not reported as a result."""
+    if x is not None and 0 < n_real <= COVERAGE_K:
+        return f"({_pct(x)})†"
+    return _pct(x)
 
 
 def _ctx(run: RunMetrics) -> str:
@@ -111,7 +129,7 @@ def table1(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> 
             g = r.group(stage)
             if g is None:
                 continue
-            rows.append([r.label, stage, _ctx(r), _num(g.knn_distance), _pct(g.coverage)])
+            rows.append([r.label, stage, _ctx(r), _num(g.knn_distance), _coverage(g.coverage, g.n_real)])
             kinds.append("model")
         fg = _floor_source(mine, stage)
         if fg is not None:
@@ -126,8 +144,8 @@ def table1(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> 
             "(d = 1 - cosine similarity; lower is better) and the share of real codes "
             "among the 10 nearest real neighbours of some generated code (higher is "
             "better), per stage and context (T = the student's own attempt at the same "
-            "stage on an earlier problem is in the prompt). Floor: half of the real "
-            "test students in place of the model, mean ± sd over repeats."
+            "stage on an earlier problem is in the prompt). † coverage is 100% by construction "
+            "when a cell has at most 10 real codes. " + FLOOR_NOTE
         ),
         columns=["Model", "Stage", "Context", "Avg. KNN Dist. ↓", "KNN Cov. ↑"],
         rows=rows,
@@ -179,8 +197,7 @@ def table2(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> 
             "real code of the same slot. Style score: first principal component of "
             "standardised [lines, characters, AST depth, AST width, AST nodes], fitted on "
             "the real and all generated codes of this test set together (more verbose "
-            "code scores higher). Floor: MAE between real codes of two different students "
-            "on the same problem and stage."
+            "code scores higher). " + FLOOR_NOTE
         ),
         columns=["Model", "Bin", "Context", "PEP 8 Mean (Sd)", "PEP 8 MAE", "Style Mean (Sd)", "Style MAE"],
         rows=rows,
@@ -237,9 +254,7 @@ def table3(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> 
             "Teacher-forced next attempt from the k previous real attempts. Pass rate in "
             "percent (compile and runtime errors count as 0 passed); mean (sd) over "
             "generated attempts and MAE against the real attempt of the same slot; cosine "
-            "distance between each generated attempt and the real one (lower is better). "
-            "Floor: an attempt of another real student on the same problem at the "
-            "nearest relative position."
+            "distance between each generated attempt and the real one (lower is better). " + FLOOR_NOTE
         ),
         columns=[
             "Model", "k", "Context", "Pass Rate % Mean (Sd)", "Pass MAE",
@@ -268,7 +283,7 @@ def table_rollout(runs: Sequence[RunMetrics], split: str, report_command: str = 
             _mean_sd(ro.coverage, 3), _mean_sd(ro.grade_proximity, 3),
             _mean_sd(ro.ast_match, 3), _mean_sd(ro.codebleu, 3),
             _mean_sd(ro.attempts_gen, 1), _mean_sd(ro.attempts_real, 1),
-            _num(g.knn_distance) if g else "-", _pct(g.coverage) if g else "-",
+            _num(g.knn_distance) if g else "-", _coverage(g.coverage, g.n_real) if g else "-",
         ])
     return Table(
         id="tabR",
