@@ -27,7 +27,7 @@ def test_eval_exp1_exp2_then_report(itap_dir, tmp_path):
     _default_model_or_skip()
     runner = CliRunner()
     common = ["--data", str(itap_dir), "--split", "test_NS_OP", "--test-fraction", "0.1", "--limit", "3",
-              "--max-new-tokens", "64", "--batch-size", "3", "--quiet"]
+              "--max-new-tokens", "32", "--batch-size", "3", "--quiet"]
     runs = []
     for exp in ("exp1", "exp2"):
         out = tmp_path / exp

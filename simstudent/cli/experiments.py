@@ -80,6 +80,34 @@ def _summary(metrics: dict, out: Path) -> None:
     console.print(f"run folder: [bold]{out}[/]  (metrics.json, generations.jsonl, grades.jsonl)")
 
 
+# Presentation-only flags: never part of a command that regenerates numbers.
+_NOT_IN_COMMAND = {"overwrite", "quiet"}
+
+
+def regenerate_command(sub: str, func, values: dict, out: Path) -> str:
+    """The ``simstudent eval <sub>`` command that reproduces a run: every option
+    whose value differs from its default (plus --data, --split and --out), built
+    from the parsed options, so it is the same however the command was invoked."""
+    import inspect
+    import shlex
+
+    parts = ["simstudent", "eval", sub]
+    for name, param in inspect.signature(func).parameters.items():
+        if name in _NOT_IN_COMMAND or name == "out":
+            continue
+        default = getattr(param.default, "default", param.default)
+        value = values.get(name)
+        if value == default and name not in ("data", "split"):
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(flag if value else f"--no-{name.replace('_', '-')}")
+        elif value is not None:
+            parts += [flag, str(value)]
+    parts += ["--out", str(out)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def _default_out(kind: str, split: str, label: str, context: bool, k: Optional[int]) -> Path:
     tail = f"-k{k}" if k is not None else ""
     return Path("runs") / f"{kind}-{split}-{label}{tail}-{'ctx' if context else 'noctx'}"
@@ -87,7 +115,7 @@ def _default_out(kind: str, split: str, label: str, context: bool, k: Optional[i
 
 def _run_exp(exp: str, **kw) -> None:
     from simstudent.experiments.runfolder import RunFolderError
-    from simstudent.experiments.runner import ExperimentConfig, current_command, run_experiment
+    from simstudent.experiments.runner import ExperimentConfig, run_experiment
 
     try:
         cfg = ExperimentConfig(
@@ -97,10 +125,11 @@ def _run_exp(exp: str, **kw) -> None:
             gen=_gen_cfg(kw["model"], kw["adapter"], kw["backend"], kw["base_url"], kw["template"], kw["samples"],
                          kw["batch_size"], kw["max_new_tokens"], kw["seed"], kw["threads"]),
             context=kw["context"], k=kw.get("k", 3), limit=kw["limit"], embedder=kw["embedder"],
-            label=kw["label"], command=current_command(),
+            label=kw["label"],
         )
         out = Path(kw["out"]) if kw["out"] else _default_out(exp, cfg.data.split, cfg.run_label(), cfg.context,
                                                              cfg.k if exp == "exp2" else None)
+        cfg.command = regenerate_command(exp, _exp1 if exp == "exp1" else _exp2, kw, out)
         metrics = run_experiment(cfg, out, overwrite=kw["overwrite"], show_progress=not kw["quiet"])
     except (FileNotFoundError, ValueError, KeyError, RunFolderError) as exc:
         fail(str(exc).strip("'\""))
@@ -155,17 +184,16 @@ def _rollout(
     """Closed loop: the SimulatedStudent continues real streams from their first attempts."""
     from simstudent.experiments.rollout import RolloutConfig, run_rollouts
     from simstudent.experiments.runfolder import RunFolderError
-    from simstudent.experiments.runner import current_command
-
     try:
         cfg = RolloutConfig(
             data=_data_cfg(data, split, split_seed, test_fraction, problem_fraction, itap_fold, problems,
                            max_streams),
             gen=_gen_cfg(model, adapter, backend, base_url, template, 1, batch_size, max_new_tokens, seed, threads),
             context=context, prefix=prefix, max_new_attempts=max_new_attempts, limit=limit, embedder=embedder,
-            label=label, command=current_command(), k=k,
+            label=label, k=k,
         )
         folder = Path(out) if out else _default_out("rollout", split, cfg.run_label(), context, None)
+        cfg.command = regenerate_command("rollout", _rollout, locals(), folder)
         metrics = run_rollouts(cfg, folder, overwrite=overwrite, show_progress=not quiet)
     except (FileNotFoundError, ValueError, KeyError, RunFolderError) as exc:
         fail(str(exc).strip("'\""))

@@ -13,8 +13,6 @@ paper's tables. Steps, each resumable from the run folder:
 
 from __future__ import annotations
 
-import shlex
-import sys
 import zlib
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -70,14 +68,6 @@ class ExperimentConfig(BaseModel):
             return self.label
         base = Path(self.gen.model).name if self.gen.model not in ("default",) else "smollm2-135m"
         return f"{base}-lora" if self.gen.adapter else f"{base}-inst"
-
-
-def current_command() -> str:
-    """The command line of this process, as a copy-pasteable string."""
-    argv = list(sys.argv)
-    if argv and argv[0].endswith(("simstudent", "__main__.py")):
-        argv[0] = "simstudent"
-    return " ".join(shlex.quote(a) for a in argv)
 
 
 # ------------------------------------------------------------------ templates
