@@ -19,10 +19,9 @@ def test_run_main_job_with_the_default_model(tmp_path):
     except Exception as exc:  # the bundled model package is not installed here
         pytest.skip(f"default model not installed: {exc}")
     out = tmp_path / "traj.json"
-    # --threads 1: on a shared 2-core machine torch's default threading is many times slower.
     proc = subprocess.run(
         [sys.executable, "-c", "from simstudent.cli import main; main()", "run", "--problem", "hw04_q2",
-         "--persona", "student_123", "--max-attempts", "2", "--threads", "1", "--out", str(out)],
+         "--persona", "student_123", "--max-attempts", "2", "--out", str(out)],
         capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     traj = json.loads(out.read_text())

@@ -11,24 +11,33 @@ SPLIT_OPTS="--data $DATA --split-seed 0"  # default fractions (0.2 students, 0.2
 GEN_OPTS="--max-new-tokens 128 --batch-size 8 --threads 2 --embedder minilm --quiet"
 EXP1_STREAMS=8                      # 8 streams x 3 stages = 24 examples per exp1 run
 declare -A EXP2_STREAMS=([test_NS_OP]=6 [test_NS_NP]=12)   # 27 / 18 next-attempt examples
-ROLLOUT_STREAMS=10                  # rollouts: the first 4 of those with > 2 attempts
+ROLLOUT_STREAMS=10                  # rollouts: the first 3 of those with > 2 attempts
 ADAPTER=adapters/itap-exp2-k3-ctx
 # CPU budget: 30 optimizer steps of 4 examples (120 of the 1,564 training examples);
 # the paper trains 1 epoch at effective batch 16 and lr 1e-4 on a GPU.
 TRAIN_OPTS="--max-steps 30 --batch-size 2 --grad-accum 2 --lr 3e-4 --save-steps 5 --threads 2"
 
-runs_for() {  # label, extra model options
+exp1() {  # split, context flag, label, model options...
+  local split=$1 ctx=$2 label=$3; shift 3
+  simstudent eval exp1 $SPLIT_OPTS --split $split $ctx --max-streams $EXP1_STREAMS $GEN_OPTS \
+    --label "$label" "$@" --out "runs/exp1-$split-$label-${ctx#--}"
+}
+
+exp2() {  # split, label, model options...
+  local split=$1 label=$2; shift 2
+  simstudent eval exp2 $SPLIT_OPTS --split $split --context --k 3 --max-streams ${EXP2_STREAMS[$split]} \
+    $GEN_OPTS --label "$label" "$@" --out "runs/exp2-$split-$label-k3-context"
+}
+
+runs_for() {  # label, model options... (most important first: the CPU budget may run out)
   local label=$1; shift
-  for split in test_NS_OP test_NS_NP; do
-    for ctx in --context --no-context; do
-      simstudent eval exp1 $SPLIT_OPTS --split $split $ctx --max-streams $EXP1_STREAMS $GEN_OPTS \
-        --label "$label" "$@" --out "runs/exp1-$split-$label-${ctx#--}"
-    done
-    simstudent eval exp2 $SPLIT_OPTS --split $split --context --k 3 --max-streams ${EXP2_STREAMS[$split]} $GEN_OPTS \
-      --label "$label" "$@" --out "runs/exp2-$split-$label-k3-context"
-  done
+  exp2 test_NS_OP "$label" "$@"
+  exp1 test_NS_OP --context "$label" "$@"
+  exp2 test_NS_NP "$label" "$@"
+  exp1 test_NS_NP --context "$label" "$@"
   simstudent eval rollout $SPLIT_OPTS --split test_NS_OP --context --prefix 2 --max-new-attempts 3 \
-    --max-streams $ROLLOUT_STREAMS --limit 4 $GEN_OPTS --label "$label" "$@" --out "runs/rollout-test_NS_OP-$label"
+    --max-streams $ROLLOUT_STREAMS --limit 3 $GEN_OPTS --label "$label" "$@" --out "runs/rollout-test_NS_OP-$label"
+  exp1 test_NS_OP --no-context "$label" "$@"
 }
 
 case "${1:-}" in
@@ -37,8 +46,9 @@ case "${1:-}" in
     resume=""; [ -d "$ADAPTER/checkpoints" ] && resume=--resume
     simstudent train $SPLIT_OPTS --exp exp2 --k 3 --context $TRAIN_OPTS --out "$ADAPTER" $resume ;;
   student) runs_for smol-student --adapter "$ADAPTER" ;;
-  report)
-    simstudent report runs/exp1-* runs/exp2-* runs/rollout-* --out docs/results \
+  report)  # every finished run (a run folder with metrics.json)
+    simstudent report $(ls -d runs/*/ | while read d; do [ -f "$d/metrics.json" ] && echo "${d%/}"; done) \
+      --out docs/results \
       --notes docs/results/NOTES.md --title "simstudent on ITAP: SmolLM2-135M, prompted vs LoRA, with the real-student floor"
     ;;
   *) echo "usage: $0 inst|train|student|report" >&2; exit 2 ;;

@@ -3,6 +3,7 @@ batched, resumable; optionally with a tutor, or compared without/with one)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -16,7 +17,8 @@ _MODEL_HELP = "Model: 'default' (offline SmolLM2-135M-Instruct), a Hugging Face 
 _ADAPTER_HELP = "LoRA adapter folder (its simstudent.json picks the prompt template) or a name the server knows."
 _DATA_HELP = "A dataset (ProgSnap2 folder, CSV, JSONL): personas are its students (e.g. --data ../shared/data/itap)."
 _TEMPLATE_HELP = "Prompt template (chat-loop, ft-loop, ft-exp2-ctx, ...); default: the adapter's, else chat-loop."
-_THREADS_HELP = "hf backend: CPU threads for torch (1 is fastest on a busy machine)."
+_THREADS_HELP = ("hf backend: CPU threads for torch (default: half the cores, at least 1; torch's "
+                 "spinning threads slow down many times over when they compete with the grader or other jobs).")
 _GAPS_HELP = "Dataset whose real inter-submission gaps time the attempts (default: lognormal, median 60 s)."
 
 
@@ -31,8 +33,8 @@ def make_backend(backend: str, model: str, base_url: Optional[str] = None,
         kwargs["base_url"] = base_url
     if batch_size and backend == "hf":
         kwargs["batch_size"] = batch_size
-    if threads and backend == "hf":
-        kwargs["num_threads"] = threads
+    if backend == "hf":
+        kwargs["num_threads"] = threads or max(1, (os.cpu_count() or 1) // 2)
     if backend in BACKENDS:
         return get_backend(backend, **kwargs)
     if ":" in backend:
