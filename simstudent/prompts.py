@@ -141,6 +141,29 @@ def _ft_problem(problem: Problem) -> list[str]:
     ]
 
 
+_DEF = re.compile(r"^(?:async[ \t]+)?def[ \t]+(\w+)[ \t]*\(.*$", re.M)
+
+
+def main_signature(problem: Problem) -> Optional[str]:
+    """The first line of the main function's ``def`` in the skeleton (e.g.
+    ``def count_stairs(n):``): ``problem.function_name``'s, else the first top-level
+    ``def``; None when the skeleton has none."""
+    defs = list(_DEF.finditer(_norm(problem.skeleton_code)))
+    for m in defs:
+        if problem.function_name and m.group(1) == problem.function_name:
+            return m.group(0).rstrip()
+    return defs[0].group(0).rstrip() if defs else None
+
+
+def main_function_name(problem: Problem) -> Optional[str]:
+    """The function the student writes: ``problem.function_name``, else the skeleton's
+    first top-level function."""
+    if problem.function_name:
+        return problem.function_name
+    m = _DEF.search(_norm(problem.skeleton_code))
+    return m.group(1) if m else None
+
+
 def _chat_problem(problem: Problem) -> list[str]:
     return [
         f"<p>PROBLEM INSTRUCTIONS: {_norm(problem.instructions)}</p>",
@@ -227,10 +250,22 @@ def _render(
     parts: list[str] = []
     if context is not None:
         parts.append(f"<p>PAST PROBLEM SUBMISSIONS:\n{format_attempts(context)}</p>")
-    parts += _chat_problem(problem)
+    problem_parts = _chat_problem(problem)
+    exp = "exp1" if attempts_text is None else tpl.exp
+    if exp == "loop":
+        # chat-loop ends with the current TODO CODE and a one-line ask naming its
+        # function: a small instruct model copies the nearest code block, so that one
+        # must be the current problem's (not the past problem's, not the paper's layout).
+        parts += problem_parts[:-1]
+        if attempts_text is not None:
+            parts.append(f"<p>SUBMISSIONS SO FAR:\n{attempts_text}</p>")
+        parts += _chat_instructions(exp, context is not None, stage)
+        target = main_function_name(problem) or "the TODO CODE"
+        parts += [problem_parts[-1], f"<p>Write the student's next attempt at {target}.</p>"]
+        return RenderedPrompt(tpl.name, messages=_chat("\n".join(parts)), stop=list(tpl.stop))
+    parts += problem_parts
     if attempts_text is not None:
         parts.append(f"<p>SUBMISSIONS SO FAR:\n{attempts_text}</p>")
-    exp = "exp1" if attempts_text is None else tpl.exp
     parts += _chat_instructions(exp, context is not None, stage)
     return RenderedPrompt(tpl.name, messages=_chat("\n".join(parts)), stop=list(tpl.stop))
 

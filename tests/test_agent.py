@@ -148,6 +148,25 @@ def test_persona_history_is_the_past_problem_context(grader, problem, persona):
     assert "PAST PROBLEM SUBMISSIONS" not in backend.requests[0].messages[-1]["content"]
 
 
+def test_chat_loop_primes_the_current_signature(grader, problem, persona):
+    """chat-loop requests start the answer with <code> and count_stairs's signature line
+    (and nothing of a solution); prime_signature=False and other templates do not."""
+    s, backend = student([code(WRONG_A)], grader, persona, max_attempts=1)
+    traj = s.solve(problem)
+    req = backend.requests[0]
+    assert traj.template == "chat-loop"
+    assert req.assistant_prefix == "<code>\ndef count_stairs(n):"
+    assert "[assistant, primed]\n<code>\ndef count_stairs(n):" in traj.attempts[0].prompt
+    # Past work comes first; the prompt ends with the current TODO CODE and the ask.
+    prompt = req.messages[-1]["content"]
+    assert prompt.index("count_digit") < prompt.index("<p>TODO CODE: <code>def count_stairs(n):")
+    assert prompt.endswith("</code></p>\n<p>Write the student's next attempt at count_stairs.</p>")
+    for cfg in ({"prime_signature": False}, {"template": "ft-loop"}, {"template": "chat-exp2-ctx"}):
+        s, backend = student([code(WRONG_A)], grader, persona, max_attempts=1, **cfg)
+        s.solve(problem)
+        assert backend.requests[0].assistant_prefix is None, cfg
+
+
 def test_exp2_adapter_template_hides_feedback(tmp_path, grader, problem, persona):
     adapter = tmp_path / "ad"
     adapter.mkdir()

@@ -147,3 +147,19 @@ def test_default_model_generates() -> None:
         sampling=SamplingParams(temperature=0.0, max_new_tokens=24),
     )])[0]
     assert "def " in out.text and out.completion_tokens > 0
+
+
+def test_assistant_prefix_primes_the_answer(backend) -> None:
+    """A chat request's prefix goes right after the generation prompt: the model continues
+    it (its greedy output equals a raw prompt ending with the prefix), and the completion
+    text starts with the prefix, so parsing sees the whole <code> block."""
+    msgs = [{"role": "user", "content": "Write count_stairs."}]
+    prefix = "<code>\ndef count_stairs(n):"
+    primed = backend.generate([GenerationRequest(messages=msgs, sampling=GREEDY, assistant_prefix=prefix)])[0]
+    assert primed.text.startswith(prefix)
+    assert len(primed.text) > len(prefix)  # the model generated a continuation
+    raw = backend.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    plain = backend.generate([GenerationRequest(prompt=raw + prefix, sampling=GREEDY)])[0]
+    assert primed.text == prefix + plain.text
+    unprimed = backend.generate([GenerationRequest(messages=msgs, sampling=GREEDY)])[0]
+    assert not unprimed.text.startswith(prefix)

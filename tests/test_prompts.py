@@ -10,6 +10,8 @@ from simstudent.prompts import (
     LoopTurn,
     format_attempts,
     get_template,
+    main_function_name,
+    main_signature,
     parse_completion,
     render_chat,
     render_example,
@@ -189,19 +191,39 @@ def test_chat_loop_golden() -> None:
         {"role": "system", "content": SYSTEM_PROMPT},
         {
             "role": "user",
-            "content": CHAT_PROBLEM
+            "content": CHAT_LOOP_HEAD
             + "<p>SUBMISSIONS SO FAR:\n" + LOOP_LIST + "</p>\n"
             + f"<p>{ROLE} Generate the student's next attempt at the TODO CODE of the current problem "
             "conditioned on their SUBMISSIONS SO FAR.</p>\n"
             + UL + B_TODO + B_FIXED + B_PRIOR
             + "* Each previous attempt is followed by the autograder's FEEDBACK on it, and sometimes a HINT "
             "from a tutor. The student has read them before making the next attempt.\n"
-            + B_NONE + B_SUBMIT + B_WRAP + "</ul>",
+            + B_NONE + B_SUBMIT + B_WRAP + "</ul>\n" + CHAT_LOOP_TAIL,
         },
     ]
     ctx = render_loop_prompt(PROBLEM, LOOP_TURNS, ["x = 1"], "chat-loop").messages[1]["content"]
-    assert ctx.startswith("<p>PAST PROBLEM SUBMISSIONS:\n1. <code>x = 1</code></p>\n" + CHAT_PROBLEM)
-    assert ctx.endswith(B_SUBMIT + B_NONE + B_PAST2 + B_WRAP + "</ul>")
+    assert ctx.startswith("<p>PAST PROBLEM SUBMISSIONS:\n1. <code>x = 1</code></p>\n" + CHAT_LOOP_HEAD)
+    assert ctx.endswith(B_SUBMIT + B_NONE + B_PAST2 + B_WRAP + "</ul>\n" + CHAT_LOOP_TAIL)
+
+
+# chat-loop: the current TODO CODE and a one-line ask come last (after the instructions).
+CHAT_LOOP_HEAD = (
+    "<p>PROBLEM INSTRUCTIONS: Return the sum of a and b.</p>\n"
+    "<p>FIXED CODE: <code>TOTAL = 0</code></p>\n"
+)
+CHAT_LOOP_TAIL = (
+    '<p>TODO CODE: <code>def add(a, b):\n    "*** YOUR CODE HERE ***"\n</code></p>\n'
+    "<p>Write the student's next attempt at add.</p>"
+)
+
+
+def test_main_signature() -> None:
+    assert main_signature(PROBLEM) == "def add(a, b):"
+    two = Problem(id="p", instructions="", skeleton_code="def helper(x):\n    pass\n\ndef main(n, k=2):\n    pass\n",
+                  function_name="main")
+    assert main_signature(two) == "def main(n, k=2):"
+    assert main_function_name(two) == "main"
+    assert main_signature(Problem(id="p", instructions="", skeleton_code="x = 1")) is None
 
 
 def test_loop_with_exp2_template_matches_training_format() -> None:

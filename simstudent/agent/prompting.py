@@ -21,6 +21,11 @@ template and *what* goes into it:
   space or ``</p>``, and a closing markdown fence followed by a blank line: they cut
   the chatter an instruct model adds after its code without cutting ``</code><SUBMIT>``.
   :func:`simstudent.prompts.parse_completion` tolerates the missing ``</code>``.
+- **Response priming** (``StudentConfig.prime_signature``, on by default; ``chat-loop``
+  only, never the paper's ft-*/chat-exp* templates): the answer is made to start with
+  ``<code>`` and the first line of the main function's ``def`` from the skeleton, so a
+  small instruct model writes the current problem's function instead of copying the
+  past problem's code. Only the signature is given - never a body or the solution.
 """
 
 from __future__ import annotations
@@ -31,7 +36,14 @@ from typing import TYPE_CHECKING, Optional, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from simstudent.models.base import GenerationRequest, SamplingParams
-from simstudent.prompts import Template, get_template, parse_completion, render_loop_prompt
+from simstudent.prompts import (
+    CODE_OPEN,
+    Template,
+    get_template,
+    main_signature,
+    parse_completion,
+    render_loop_prompt,
+)
 from simstudent.schema import Attempt, Persona, Problem, Stream
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -135,8 +147,9 @@ def context_window(stream: Stream, index: int, budget: int, size: int) -> list[O
 def build_request(template: ResolvedTemplate, problem: Problem, persona: Persona,
                   attempts: Sequence[Attempt], *, index: int, max_attempts: int,
                   hint: Optional[str], settings: PromptSettings, sampling: SamplingParams,
-                  adapter: Optional[str]) -> GenerationRequest:
-    """The request for attempt ``index`` (0-based) given the earlier ``attempts``."""
+                  adapter: Optional[str], prime_signature: bool = False) -> GenerationRequest:
+    """The request for attempt ``index`` (0-based) given the earlier ``attempts``.
+    ``prime_signature``: prime the answer with the main signature (chat-loop only)."""
     tpl = template.template
     context: Optional[list[Optional[str]]] = None
     wants_context = settings.context and (tpl.context is not False)
@@ -161,6 +174,10 @@ def build_request(template: ResolvedTemplate, problem: Problem, persona: Persona
             rendered.messages[-1]["content"] += f"\n<p>HINT: {hint.strip()}</p>"
     request = rendered.to_request(sampling=sampling, adapter=adapter)
     request.stop = list(dict.fromkeys([*request.stop, *settings.extra_stops]))
+    if prime_signature and tpl.kind == "chat" and tpl.exp == "loop":
+        signature = main_signature(problem)
+        if signature:
+            request.assistant_prefix = f"{CODE_OPEN}\n{signature}"
     return request
 
 

@@ -52,6 +52,8 @@ class StudentConfig(BaseModel):
     max_gap_s: Optional[float] = None
     start_time: datetime = DEFAULT_START
     save_prompts: bool = True
+    # chat-loop only: start the answer with "<code>\n" + the skeleton's main signature line
+    prime_signature: bool = True
 
 
 def derive_seed(seed: int, *parts: Any) -> int:
@@ -172,7 +174,8 @@ class SimulatedStudent:
         return build_request(self.template, self.problem, self.persona, traj.attempts,
                              index=index, max_attempts=self._max_attempts, hint=extra_feedback,
                              settings=self.config.prompt, sampling=sampling,
-                             adapter=self.config.adapter_name or self.config.adapter)
+                             adapter=self.config.adapter_name or self.config.adapter,
+                             prime_signature=self.config.prime_signature)
 
     def parse(self, completion: Completion) -> tuple[str, bool]:
         """(code, submitted) from a completion; see :func:`extract_code`."""
@@ -228,6 +231,7 @@ class SimulatedStudent:
 
 def render_request(request: GenerationRequest) -> str:
     """A request as one readable string (chat turns as 'role: content')."""
+    primed = f"\n\n[assistant, primed]\n{request.assistant_prefix}" if request.assistant_prefix else ""
     if request.prompt is not None:
-        return request.prompt
-    return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in request.messages or [])
+        return request.prompt + (request.assistant_prefix or "")
+    return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in request.messages or []) + primed

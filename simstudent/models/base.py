@@ -29,6 +29,10 @@ class GenerationRequest:
     sampling: SamplingParams = field(default_factory=SamplingParams)
     stop: list[str] = field(default_factory=list)
     adapter: Optional[str] = None  # a name the backend knows, or an adapter directory
+    # Response priming: text the answer is forced to start with (e.g. "<code>\ndef f(n):").
+    # Backends that honour it return ``assistant_prefix + generated text`` as the
+    # completion, so parsing sees the whole answer. See each backend for support.
+    assistant_prefix: Optional[str] = None
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):

@@ -150,9 +150,13 @@ class HFBackend:
     # ------------------------------------------------------------------ generation
 
     def _encode(self, req: GenerationRequest) -> list[int]:
+        prefix = req.assistant_prefix or ""
         if req.prompt is not None:
-            return encode_prompt(self.tokenizer, req.prompt)
-        return encode_messages(self.tokenizer, req.messages or [])
+            return encode_prompt(self.tokenizer, req.prompt + prefix)
+        ids = encode_messages(self.tokenizer, req.messages or [])
+        # The prefix goes right after the template's generation prompt (the assistant
+        # turn's header), so the model continues an answer that already began.
+        return ids + encode_prompt(self.tokenizer, prefix) if prefix else ids
 
     def _generation_config(self, s: SamplingParams, stops: Sequence[str]) -> Any:
         from transformers import GenerationConfig
@@ -184,6 +188,8 @@ class HFBackend:
                     chunk = idx[start:start + self.batch_size]
                     outs = self._run_batch([encoded[i] for i in chunk], requests[chunk[0]], list(stops))
                     for i, c in zip(chunk, outs):
+                        # Return the primed start too, so parsing sees the whole answer.
+                        c.text = (requests[i].assistant_prefix or "") + c.text
                         results[i] = c
         return [c for c in results if c is not None]
 

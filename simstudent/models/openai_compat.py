@@ -39,6 +39,11 @@ class OpenAIConfig:
     # top_k / min_p are not OpenAI parameters; vLLM servers accept them in the body.
     extended_sampling: bool = False
     on_error: str = "raise"  # "raise" | "completion" (finish_reason="error") after retries
+    # A request's ``assistant_prefix`` is always appended to a completions prompt. For
+    # chat it is sent as a final, partial assistant message only when this is on (vLLM's
+    # ``continue_final_message``); otherwise chat requests ignore the prefix, since the
+    # OpenAI API would treat it as a finished turn.
+    supports_assistant_prefill: bool = False
 
     def resolved_key(self) -> str:
         return self.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
@@ -154,13 +159,22 @@ class OpenAIBackend:
         import openai
 
         body = self._body(req)
+        prefix = req.assistant_prefix or ""
+        messages = req.messages
+        if req.prompt is None and prefix:
+            if self.config.supports_assistant_prefill:
+                messages = [*(req.messages or []), {"role": "assistant", "content": prefix}]
+                body["extra_body"] = {**body.get("extra_body", {}), "continue_final_message": True,
+                                      "add_generation_prompt": False}
+            else:
+                prefix = ""  # not primed: the completion is the model's text alone
         try:
             if req.prompt is not None:
-                resp = await client.completions.create(prompt=req.prompt, **body)
+                resp = await client.completions.create(prompt=req.prompt + prefix, **body)
                 choice = resp.choices[0]
                 text = choice.text or ""
             else:
-                resp = await client.chat.completions.create(messages=req.messages, **body)
+                resp = await client.chat.completions.create(messages=messages, **body)
                 choice = resp.choices[0]
                 text = choice.message.content or ""
         except openai.AuthenticationError as exc:
@@ -189,7 +203,7 @@ class OpenAIBackend:
         usage = getattr(resp, "usage", None)
         reason = choice.finish_reason or "stop"
         return Completion(
-            text=text,
+            text=prefix + text,
             finish_reason="stop" if hit else ("length" if reason == "length" else "stop"),
             prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
             completion_tokens=getattr(usage, "completion_tokens", 0) or 0,

@@ -114,10 +114,13 @@ class VLLMBackend:
         )
 
     def _prompt(self, req: GenerationRequest) -> str:
+        # A request's assistant_prefix is appended (after the chat template's
+        # generation prompt for chat) and returned at the start of the completion.
+        prefix = req.assistant_prefix or ""
         if req.prompt is not None:
-            return req.prompt
+            return req.prompt + prefix
         tokenizer = self.llm.get_tokenizer()
-        return tokenizer.apply_chat_template(req.messages, tokenize=False, add_generation_prompt=True)
+        return tokenizer.apply_chat_template(req.messages, tokenize=False, add_generation_prompt=True) + prefix
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         """Completions for ``requests``, in order (vLLM schedules the batch itself)."""
@@ -131,12 +134,12 @@ class VLLMBackend:
             kwargs["lora_request"] = loras
         outputs = self.llm.generate(prompts, params, **kwargs)
         completions = []
-        for out in outputs:
+        for req, out in zip(requests, outputs):
             first = out.outputs[0]
             reason = first.finish_reason or "stop"
             completions.append(
                 Completion(
-                    text=first.text,
+                    text=(req.assistant_prefix or "") + first.text,
                     finish_reason="length" if reason == "length" else "stop",
                     prompt_tokens=len(out.prompt_token_ids or []),
                     completion_tokens=len(first.token_ids or []),
