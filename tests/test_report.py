@@ -296,3 +296,15 @@ def test_chromium_renders_every_figure(handmade, tmp_path):
         assert w > 100 and h > 100, f"figure {src} did not load ({size})"
     # Tables are in the DOM too.
     assert proc.stdout.count("<table>") == len(rep.tables) + 1
+
+
+def test_gzipped_metrics_load_like_plain(tmp_path):
+    """docs/results keeps gzipped copies of metrics.json; the report reads them."""
+    import gzip
+
+    (tmp_path / "m.json.gz").write_bytes(gzip.compress(json.dumps(tiny_exp1()).encode()))
+    m, _ = load_run_metrics(tmp_path / "m.json.gz")
+    assert m.label == "toy" and m.group("last").knn_distance == 0.0581
+    (tmp_path / "bad.json.gz").write_bytes(b"not gzip")
+    with pytest.raises(ValueError, match=r"bad\.json\.gz: not valid JSON"):
+        load_run_metrics(tmp_path / "bad.json.gz")

@@ -165,7 +165,8 @@ class RunMetrics(_M):
 
 
 def load_run_metrics(path: Path | str) -> tuple[RunMetrics, Path]:
-    """Load a run's metrics from a run folder or a ``metrics.json`` path.
+    """Load a run's metrics from a run folder, a ``metrics.json`` path or a gzipped
+    copy (``*.json.gz``, as committed under docs/results).
 
     Returns the metrics and the folder they came from (where ``embeddings.npz`` may
     sit). Errors name the file and the field that is wrong.
@@ -176,8 +177,14 @@ def load_run_metrics(path: Path | str) -> tuple[RunMetrics, Path]:
         hint = " (has the run finished? rerun its `simstudent eval` command)" if p.is_dir() else ""
         raise FileNotFoundError(f"{file}: no metrics.json{hint}")
     try:
-        raw: Any = json.loads(file.read_text(encoding="utf-8"))
-    except ValueError as exc:
+        if file.suffix == ".gz":
+            import gzip
+
+            text = gzip.decompress(file.read_bytes()).decode("utf-8")
+        else:
+            text = file.read_text(encoding="utf-8")
+        raw: Any = json.loads(text)
+    except (ValueError, OSError) as exc:
         raise ValueError(f"{file}: not valid JSON ({exc})") from None
     try:
         return RunMetrics.model_validate(raw), file.parent

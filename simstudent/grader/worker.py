@@ -313,6 +313,11 @@ def main(argv: list[str]) -> int:
     os.close(devnull)
     if opts.get("pdeathsig"):
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    # Load the harness before /tmp is replaced: the package may itself live under /tmp
+    # (a clone in a temporary folder), which the private /tmp would hide.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import harness  # noqa: F401  (loaded before forking)
+
     if opts.get("private_tmp") and not mount_private_tmp(int(opts.get("tmp_mb", 64))):
         write_frame(proto_out, {"ready": False, "error": "could not mount a private /tmp"})
         return 1
@@ -329,10 +334,7 @@ def main(argv: list[str]) -> int:
                 importlib.import_module(name)
             except ImportError:
                 pass
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import gc
-
-    import harness  # noqa: F401  (loaded before forking)
 
     gc.collect()
     gc.freeze()  # keep the preloaded heap out of every child's garbage collector (less copy-on-write)
