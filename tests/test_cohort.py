@@ -19,7 +19,6 @@ import pytest
 
 from simstudent.agent.cohort import (
     ATTEMPTS_FILE,
-    TRAJECTORIES_FILE,
     AttemptRecord,
     Cohort,
     CohortConfig,

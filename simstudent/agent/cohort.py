@@ -32,9 +32,10 @@ from typing import Any, Iterable, Optional, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from simstudent.agent.student import SimulatedStudent, StudentConfig, stop_reason_for
+from simstudent.agent.student import SimulatedStudent, StudentConfig
 from simstudent.agent.timing import GapSampler
 from simstudent.schema import Attempt, Persona, Problem, Trajectory
+from simstudent.data.jsonl import repair_tail
 
 ATTEMPTS_FILE = "attempts.jsonl"
 TRAJECTORIES_FILE = "trajectories.jsonl"
@@ -85,41 +86,6 @@ class Slot:
 
 
 # ---------------------------------------------------------------- files
-
-
-def repair_tail(path: Path) -> Optional[str]:
-    """Make ``path`` end with a complete line: a complete JSON tail only lacking its
-    newline gets one, a torn tail is cut off. Returns what was done, or None."""
-    if not path.exists() or path.stat().st_size == 0:
-        return None
-    with open(path, "rb+") as handle:
-        size = handle.seek(0, os.SEEK_END)
-        handle.seek(size - 1)
-        if handle.read(1) == b"\n":
-            return None
-        pos, start = size, 0
-        while pos > 0:  # find the start of the last line, reading back in chunks
-            step = min(65536, pos)
-            handle.seek(pos - step)
-            idx = handle.read(step).rfind(b"\n")
-            if idx >= 0:
-                start = pos - step + idx + 1
-                break
-            pos -= step
-        handle.seek(start)
-        tail = handle.read()
-        try:
-            json.loads(tail)
-        except ValueError:
-            handle.truncate(start)
-            handle.flush()
-            os.fsync(handle.fileno())
-            return f"cut a torn last line ({len(tail)} bytes) from {path.name}"
-        handle.seek(0, os.SEEK_END)
-        handle.write(b"\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-        return f"completed the last line of {path.name}"
 
 
 def read_records(path: Path, cls: type) -> list[Any]:

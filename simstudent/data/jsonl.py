@@ -64,26 +64,37 @@ def append_jsonl(path: Union[str, Path], record: Union[BaseModel, dict[str, Any]
     path.parent.mkdir(parents=True, exist_ok=True)
     data = _to_line(record).encode("utf-8")
     with open(path, "ab+") as handle:
-        size = handle.seek(0, os.SEEK_END)
-        if size:
-            handle.seek(size - 1)
-            if handle.read(1) != b"\n":
-                _repair_tail(path, handle, size)
+        fixed = _fix_tail(handle, handle.seek(0, os.SEEK_END))
+        if fixed is not None and fixed[0] == "cut":
+            warnings.warn(
+                f"{path}: dropped a partial last line ({fixed[1]} bytes, from an interrupted write)",
+                JsonlRecoveryWarning,
+                stacklevel=2,
+            )
         handle.seek(0, os.SEEK_END)
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
 
 
-def _repair_tail(path: Path, handle, size: int) -> None:
+def _fix_tail(handle, size: int) -> Optional[tuple[str, int]]:
+    """Make an open binary file of ``size`` bytes end with a complete line.
+
+    A torn last line (from a crash mid-write) is cut off; a complete JSON record
+    that only lacks its newline gets one. Returns ("cut" | "completed", bytes of
+    the last line), or None when the file already ends with a newline.
+    """
+    if size == 0:
+        return None
+    handle.seek(size - 1)
+    if handle.read(1) == b"\n":
+        return None
     # Find the start of the last line; files written here are line-sized, so read back in chunks.
-    pos, chunk = size, 65536
-    start = 0
+    pos, start = size, 0
     while pos > 0:
-        step = min(chunk, pos)
+        step = min(65536, pos)
         handle.seek(pos - step)
-        block = handle.read(step)
-        idx = block.rfind(b"\n")
+        idx = handle.read(step).rfind(b"\n")
         if idx >= 0:
             start = pos - step + idx + 1
             break
@@ -93,15 +104,29 @@ def _repair_tail(path: Path, handle, size: int) -> None:
     try:
         json.loads(tail)
     except ValueError:
-        warnings.warn(
-            f"{path}: dropped a partial last line ({len(tail)} bytes, from an interrupted write)",
-            JsonlRecoveryWarning,
-            stacklevel=3,
-        )
         handle.truncate(start)
-    else:
-        handle.seek(0, os.SEEK_END)
-        handle.write(b"\n")  # a complete record that only lacked its newline
+        return "cut", len(tail)
+    handle.seek(0, os.SEEK_END)
+    handle.write(b"\n")
+    return "completed", len(tail)
+
+
+def repair_tail(path: Union[str, Path]) -> Optional[str]:
+    """Make ``path`` end with a complete line before appending to it after a crash
+    (see :func:`_fix_tail`). Returns what was done, or None if nothing was needed."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    with open(path, "rb+") as handle:
+        fixed = _fix_tail(handle, handle.seek(0, os.SEEK_END))
+        if fixed is None:
+            return None
+        handle.flush()
+        os.fsync(handle.fileno())
+    action, nbytes = fixed
+    if action == "cut":
+        return f"cut a torn last line ({nbytes} bytes) from {path.name}"
+    return f"completed the last line of {path.name}"
 
 
 def _warn_truncated(path: Path, lineno: int, exc: DataError) -> None:
