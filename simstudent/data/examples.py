@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
-from typing import Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 from simstudent.data.errors import DataError
 from simstudent.schema import Dataset, Example, Stream
@@ -116,6 +116,23 @@ def _context_index(dataset: Dataset, context: bool, context_source: Optional[Dat
     return _ContextIndex(ordered)
 
 
+def _target_example(exp: str, stream: Stream, t: int, **fields: Any) -> Example:
+    """The Example whose target is attempt ``t`` of ``stream`` (context added later)."""
+    sub = stream.submissions[t]
+    return Example(
+        exp=exp,  # type: ignore[arg-type]
+        student_id=stream.student_id,
+        problem_id=stream.problem_id,
+        target_index=t,
+        target=sub.code,
+        stream_length=len(stream),
+        is_final=t == len(stream) - 1,
+        target_grade=sub.grade,
+        target_correct=sub.recorded_correct,
+        **fields,
+    )
+
+
 def build_exp1_examples(
     dataset: Dataset,
     *,
@@ -135,19 +152,7 @@ def build_exp1_examples(
             continue
         for stage in stages:
             t = stage_index(stage, n)
-            sub = stream.submissions[t]
-            example = Example(
-                exp="exp1",
-                student_id=stream.student_id,
-                problem_id=stream.problem_id,
-                target_index=t,
-                target=sub.code,
-                stream_length=n,
-                is_final=t == n - 1,
-                stage=stage,  # type: ignore[arg-type]
-                target_grade=sub.grade,
-                target_correct=sub.recorded_correct,
-            )
+            example = _target_example("exp1", stream, t, stage=stage)
             if earlier is not None:
                 c = stage_index(stage, len(earlier))
                 example.context_problem_id = earlier.problem_id
@@ -183,21 +188,9 @@ def build_exp2_examples(
         earlier = index.earlier(stream) if index else None
         if context and require_context and earlier is None:
             continue
-        for t, sub in enumerate(stream.submissions):
+        for t in range(n):
             _, prior = _window(stream, t - 1, k)
-            example = Example(
-                exp="exp2",
-                student_id=stream.student_id,
-                problem_id=stream.problem_id,
-                target_index=t,
-                target=sub.code,
-                stream_length=n,
-                is_final=t == n - 1,
-                k=k,
-                prior=prior,
-                target_grade=sub.grade,
-                target_correct=sub.recorded_correct,
-            )
+            example = _target_example("exp2", stream, t, k=k, prior=prior)
             if earlier is not None:
                 t_ctx = relative_index(t, n, len(earlier))
                 example.context_problem_id = earlier.problem_id
