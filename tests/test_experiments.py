@@ -249,3 +249,24 @@ def test_floor_pairs_other_students_on_the_same_problem():
     # The pure split alone: check it by hand.
     one = S.floor_metrics([i for i in items if i.student_id in "AC"], emb, ["last"], seed=0, repeats=1)[0]
     assert one.pep8_mae.mean == 4.0 and one.pass_rate_mae.mean == 1.0 and one.cosine_distance.mean == 1.0
+
+
+def test_copy_previous_baseline(itap_dir, tmp_path, grader):
+    """The model-free exp2 baseline writes the previous real attempt back unchanged."""
+    cfg = _cfg(itap_dir, "exp2", k=3, limit=6)
+    cfg.gen.backend = "copy-previous"
+    cfg.label = None
+    out = tmp_path / "copy"
+    run_experiment(cfg, out, grader=grader, show_progress=False)
+    from simstudent.experiments.inputs import build_examples, load_inputs
+
+    examples = {e.key: e for e in build_examples(load_inputs(cfg.data), "exp2", context=True, k=3)[:6]}
+    gens = RunFolder(out).records(GENERATIONS)
+    assert len(gens) == 6
+    for g in gens:
+        e = examples[g["key"]]
+        if e.prior[-1] is not None:
+            assert g["code"] == e.prior[-1].replace("\r\n", "\n").strip("\n")
+        assert g["submitted"] == e.is_final
+    m, _ = load_run_metrics(out)
+    assert m.label == "copy-previous" and m.template == "copy-previous"

@@ -4,18 +4,23 @@
 #   bash docs/results/run_all.sh inst     # (a) default model, paper prompting templates
 #   bash docs/results/run_all.sh train    # LoRA adapter on the ITAP training split (CPU)
 #   bash docs/results/run_all.sh student  # (b) default model + that adapter
+#   bash docs/results/run_all.sh baseline # exp2 copy-previous baseline (no model)
+#   bash docs/results/run_all.sh train-1ep    # the paper's recipe: one epoch (CPU, ~1 h idle)
+#   bash docs/results/run_all.sh student-1ep  # (b') default model + the one-epoch adapter
 #   bash docs/results/run_all.sh report   # tables, figures, HTML + Markdown
 set -euo pipefail
 DATA=${DATA:-../shared/data/itap}
 SPLIT_OPTS="--data $DATA --split-seed 0"  # default fractions (0.2 students, 0.2 problems), as `simstudent train`
 GEN_OPTS="--max-new-tokens 128 --batch-size 8 --threads 2 --embedder minilm --quiet"
-EXP1_STREAMS=8                      # 8 streams x 3 stages = 24 examples per exp1 run
+EXP1_STREAMS=16                     # 16 streams x 3 stages = 48 examples per exp1 run
 declare -A EXP2_STREAMS=([test_NS_OP]=6 [test_NS_NP]=12)   # 27 / 18 next-attempt examples
 ROLLOUT_STREAMS=10                  # rollouts: the first 3 of those with > 2 attempts
-ADAPTER=adapters/itap-exp2-k3-ctx
+ADAPTER=adapters/itap-exp2-k3-ctx        # 30 short steps (a quick CPU budget)
+ADAPTER_1EP=adapters/itap-exp2-k3-ctx-1ep  # the paper's recipe: 1 epoch, effective batch 16, lr 1e-4
 # CPU budget: 30 optimizer steps of 4 examples (120 of the 1,564 training examples);
 # the paper trains 1 epoch at effective batch 16 and lr 1e-4 on a GPU.
 TRAIN_OPTS="--max-steps 30 --batch-size 2 --grad-accum 2 --lr 3e-4 --save-steps 5 --threads 2"
+TRAIN_1EP_OPTS="--epochs 1 --batch-size 4 --grad-accum 4 --lr 1e-4 --save-steps 10 --threads 2"
 
 exp1() {  # split, context flag, label, model options...
   local split=$1 ctx=$2 label=$3; shift 3
@@ -26,7 +31,7 @@ exp1() {  # split, context flag, label, model options...
 exp2() {  # split, label, model options...
   local split=$1 label=$2; shift 2
   simstudent eval exp2 $SPLIT_OPTS --split $split --context --k 3 --max-streams ${EXP2_STREAMS[$split]} \
-    $GEN_OPTS --label "$label" "$@" --out "runs/exp2-$split-$label-k3-context"
+    $GEN_OPTS --bins 5 --label "$label" "$@" --out "runs/exp2-$split-$label-k3-context"
 }
 
 runs_for() {  # label, model options... (most important first: the CPU budget may run out)
@@ -36,7 +41,7 @@ runs_for() {  # label, model options... (most important first: the CPU budget ma
   exp2 test_NS_NP "$label" "$@"
   exp1 test_NS_NP --context "$label" "$@"
   simstudent eval rollout $SPLIT_OPTS --split test_NS_OP --context --prefix 2 --max-new-attempts 3 \
-    --max-streams $ROLLOUT_STREAMS --limit 3 $GEN_OPTS --label "$label" "$@" --out "runs/rollout-test_NS_OP-$label"
+    --max-streams $ROLLOUT_STREAMS --limit 3 $GEN_OPTS --bins 5 --label "$label" "$@" --out "runs/rollout-test_NS_OP-$label"
   exp1 test_NS_OP --no-context "$label" "$@"
 }
 
@@ -46,10 +51,16 @@ case "${1:-}" in
     resume=""; [ -d "$ADAPTER/checkpoints" ] && resume=--resume
     simstudent train $SPLIT_OPTS --exp exp2 --k 3 --context $TRAIN_OPTS --out "$ADAPTER" $resume ;;
   student) runs_for smol-student --adapter "$ADAPTER" ;;
+  baseline)  # exp2 without a model: the previous real attempt, unchanged
+    for split in test_NS_OP test_NS_NP; do exp2 $split copy-previous --backend copy-previous; done ;;
+  train-1ep)
+    resume=""; [ -d "$ADAPTER_1EP/checkpoints" ] && resume=--resume
+    simstudent train $SPLIT_OPTS --exp exp2 --k 3 --context $TRAIN_1EP_OPTS --out "$ADAPTER_1EP" $resume ;;
+  student-1ep) runs_for smol-student-1ep --adapter "$ADAPTER_1EP" ;;
   report)  # every finished run (a run folder with metrics.json)
-    simstudent report $(ls -d runs/*/ | while read d; do [ -f "$d/metrics.json" ] && echo "${d%/}"; done) \
+    simstudent report $(ls -d runs/*-smol-*/ runs/*-copy-previous-*/ | while read d; do [ -f "$d/metrics.json" ] && echo "${d%/}"; done) \
       --out docs/results \
       --notes docs/results/NOTES.md --title "simstudent on ITAP: SmolLM2-135M, prompted vs LoRA, with the real-student floor"
     ;;
-  *) echo "usage: $0 inst|train|student|report" >&2; exit 2 ;;
+  *) echo "usage: $0 inst|train|student|baseline|train-1ep|student-1ep|report" >&2; exit 2 ;;
 esac

@@ -26,7 +26,7 @@ _MAX_STREAMS = typer.Option(None, "--max-streams", min=1,
                             help="A seeded random subset of N test streams (small CPU runs).")
 _MODEL = typer.Option("default", "--model", help="'default' (SmolLM2-135M-Instruct), a HF id or a local path.")
 _ADAPTER = typer.Option(None, "--adapter", help="A LoRA adapter folder (or a name under adapters/).")
-_BACKEND = typer.Option("hf", "--backend", help="hf | vllm | openai")
+_BACKEND = typer.Option("hf", "--backend", help="hf | vllm | openai | copy-previous (exp2 baseline, no model)")
 _BASE_URL = typer.Option(None, "--base-url", help="openai backend: URL of an OpenAI-compatible server.")
 _TEMPLATE = typer.Option(None, "--template", help="Prompt template family (default: adapter's kind, else chat).")
 _SAMPLES = typer.Option(1, "--samples", min=1, help="Completions per example.")
@@ -38,6 +38,7 @@ _MAX_NEW = typer.Option(256, "--max-new-tokens", min=1, help="Token budget per c
 _SEED = typer.Option(0, "--seed", help="Sampling seed.")
 _EMBEDDER = typer.Option("minilm", "--embedder", help="minilm (offline default) | tfidf | sfr-code")
 _LABEL = typer.Option(None, "--label", help="Model name shown in the report's tables.")
+_BINS = typer.Option(10, "--bins", min=1, help="Normalised-step bins of the progress curves (Fig. 4).")
 _OVERWRITE = typer.Option(False, "--overwrite", help="Start over in an existing run folder.")
 _QUIET = typer.Option(False, "--quiet", help="No progress bars.")
 
@@ -125,7 +126,7 @@ def _run_exp(exp: str, **kw) -> None:
             gen=_gen_cfg(kw["model"], kw["adapter"], kw["backend"], kw["base_url"], kw["template"], kw["samples"],
                          kw["batch_size"], kw["max_new_tokens"], kw["seed"], kw["threads"]),
             context=kw["context"], k=kw.get("k", 3), limit=kw["limit"], embedder=kw["embedder"],
-            label=kw["label"],
+            label=kw["label"], bins=kw.get("bins", 10),
         )
         out = Path(kw["out"]) if kw["out"] else _default_out(exp, cfg.data.split, cfg.run_label(), cfg.context,
                                                              cfg.k if exp == "exp2" else None)
@@ -161,7 +162,8 @@ def _exp2(
     template: Optional[str] = _TEMPLATE, samples: int = _SAMPLES, limit: Optional[int] = _LIMIT,
     out: Optional[str] = _OUT, batch_size: int = _BATCH, threads: Optional[int] = _THREADS,
     max_new_tokens: int = _MAX_NEW, seed: int = _SEED,
-    embedder: str = _EMBEDDER, label: Optional[str] = _LABEL, overwrite: bool = _OVERWRITE, quiet: bool = _QUIET,
+    embedder: str = _EMBEDDER, label: Optional[str] = _LABEL, bins: int = _BINS, overwrite: bool = _OVERWRITE,
+    quiet: bool = _QUIET,
 ) -> None:
     """exp2 (high resolution): every next attempt from the k real attempts before it."""
     _run_exp("exp2", **locals())
@@ -179,7 +181,7 @@ def _rollout(
     template: Optional[str] = _TEMPLATE, limit: Optional[int] = _LIMIT, out: Optional[str] = _OUT,
     batch_size: int = _BATCH, threads: Optional[int] = _THREADS, max_new_tokens: int = _MAX_NEW,
     seed: int = _SEED, embedder: str = _EMBEDDER,
-    label: Optional[str] = _LABEL, overwrite: bool = _OVERWRITE, quiet: bool = _QUIET,
+    label: Optional[str] = _LABEL, bins: int = _BINS, overwrite: bool = _OVERWRITE, quiet: bool = _QUIET,
 ) -> None:
     """Closed loop: the SimulatedStudent continues real streams from their first attempts."""
     from simstudent.experiments.rollout import RolloutConfig, run_rollouts
@@ -190,7 +192,7 @@ def _rollout(
                            max_streams),
             gen=_gen_cfg(model, adapter, backend, base_url, template, 1, batch_size, max_new_tokens, seed, threads),
             context=context, prefix=prefix, max_new_attempts=max_new_attempts, limit=limit, embedder=embedder,
-            label=label, k=k,
+            label=label, k=k, bins=bins,
         )
         folder = Path(out) if out else _default_out("rollout", split, cfg.run_label(), context, None)
         cfg.command = regenerate_command("rollout", _rollout, locals(), folder)

@@ -129,8 +129,12 @@ class JsonlAppender:
 
 
 # Config fields that may change between a run and its resumption without making the
-# results inconsistent (how fast or how verbosely it runs, not what it computes).
-VOLATILE_CONFIG_FIELDS = frozenset({"command", "batch_size", "num_threads", "workers", "progress", "started_at", "out"})
+# results inconsistent: how fast or verbosely it runs, and how the finished
+# generations are measured (metrics.json is rewritten from scratch on every run).
+VOLATILE_CONFIG_FIELDS = frozenset({
+    "command", "batch_size", "num_threads", "workers", "progress", "started_at", "out",
+    "bins", "embedder", "floor_repeats", "label",
+})
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -172,6 +176,7 @@ class RunFolder:
                     f"{cfg_path}: this run folder was made with a different config ({details}); "
                     "use another --out folder (or --overwrite)"
                 )
+            write_json_atomic(cfg_path, config)  # the volatile fields as last used
             return True
         if overwrite:
             for name in (GENERATIONS, GRADES, METRICS, EMBEDDINGS, TRAJECTORIES):

@@ -66,6 +66,8 @@ class ExperimentConfig(BaseModel):
     def run_label(self) -> str:
         if self.label:
             return self.label
+        if self.gen.backend == "copy-previous":
+            return "copy-previous"
         base = Path(self.gen.model).name if self.gen.model not in ("default",) else "smollm2-135m"
         return f"{base}-lora" if self.gen.adapter else f"{base}-inst"
 
@@ -136,6 +138,18 @@ def generate_all(
     with folder.appender(GENERATIONS) as out:
         for start in range(0, len(todo), gen.batch_size):
             batch = todo[start:start + gen.batch_size]
+            if isinstance(backend, CopyPreviousBaseline):
+                completions = backend.complete([e for e, _ in batch], problems)
+                for (e, s), c in zip(batch, completions):
+                    code, submitted = parse_completion(c.text)
+                    out.write({"id": sample_id(e, s), "key": e.key, "sample": s, "template": "copy-previous",
+                               "completion": c.text, "code": code, "submitted": submitted,
+                               "finish_reason": c.finish_reason, "prompt_tokens": 0, "completion_tokens": 0,
+                               "error": None})
+                made += len(batch)
+                if progress:
+                    progress(total - len(todo) + made, total)
+                continue
             requests, templates = [], []
             for e, s in batch:
                 tpl = template_for_example(family, e)
@@ -249,7 +263,7 @@ def run_experiment(
         raise ValueError(f"{cfg.data.data}: the {cfg.data.split} split has no {cfg.exp} examples")
     # The floor uses every real target of the whole test split (context plays no part).
     floor_examples = build_examples(inputs, cfg.exp, context=False, k=cfg.k, full=True)
-    family = resolve_template(cfg.gen, cfg.exp, cfg.context)
+    family = "copy-previous" if cfg.gen.backend == "copy-previous" else resolve_template(cfg.gen, cfg.exp, cfg.context)
     own_grader = grader is None
     with Stage(show_progress) as stage:
         done = folder.done_ids(GENERATIONS)
@@ -272,10 +286,34 @@ def run_experiment(
     return metrics
 
 
+class CopyPreviousBaseline:
+    """Not a model: exp2's trivial baseline. The "next attempt" is the previous real
+    attempt unchanged (the problem's skeleton when there is none), submitted on a
+    stream's last attempt. Teacher-forced next-attempt metrics reward small edits;
+    this row shows how far pure copying gets."""
+
+    name = "copy-previous"
+
+    def complete(self, examples: Sequence[Example], problems: dict[str, Problem]) -> list[Any]:
+        from simstudent.models.base import Completion
+        from simstudent.prompts import format_completion
+
+        out = []
+        for e in examples:
+            if e.exp != "exp2":
+                raise ValueError("--backend copy-previous is an exp2 baseline (exp1 has no previous attempt)")
+            prev = e.prior[-1] if e.prior and e.prior[-1] is not None else problems[e.problem_id].skeleton_code
+            out.append(Completion(text=format_completion(prev, e.is_final)))
+        return out
+
+
 def build_backend(gen: GenerationConfig) -> Any:
-    """The backend named in ``gen`` (adapters are passed per request)."""
+    """The backend named in ``gen`` (adapters are passed per request);
+    ``copy-previous`` is the model-free exp2 baseline."""
     from simstudent.models import get_backend
 
+    if gen.backend == "copy-previous":
+        return CopyPreviousBaseline()
     if gen.backend == "hf":
         return get_backend("hf", model=gen.model, batch_size=gen.batch_size, seed=gen.seed,
                            num_threads=gen.num_threads)
