@@ -12,7 +12,7 @@ set -euo pipefail
 DATA=${DATA:-../shared/data/itap}
 SPLIT_OPTS="--data $DATA --split-seed 0"  # default fractions (0.2 students, 0.2 problems), as `simstudent train`
 GEN_OPTS="--max-new-tokens 128 --batch-size 8 --threads 2 --embedder minilm --quiet"
-EXP1_STREAMS=16                     # 16 streams x 3 stages = 48 examples per exp1 run
+EXP1_STREAMS=8                      # 8 streams x 3 stages = 24 examples per exp1 run
 declare -A EXP2_STREAMS=([test_NS_OP]=6 [test_NS_NP]=12)   # 27 / 18 next-attempt examples
 ROLLOUT_STREAMS=10                  # rollouts: the first 3 of those with > 2 attempts
 ADAPTER=adapters/itap-exp2-k3-ctx        # 30 short steps (a quick CPU budget)
@@ -31,7 +31,7 @@ exp1() {  # split, context flag, label, model options...
 exp2() {  # split, label, model options...
   local split=$1 label=$2; shift 2
   simstudent eval exp2 $SPLIT_OPTS --split $split --context --k 3 --max-streams ${EXP2_STREAMS[$split]} \
-    $GEN_OPTS --bins 5 --label "$label" "$@" --out "runs/exp2-$split-$label-k3-context"
+    $GEN_OPTS --label "$label" "$@" --out "runs/exp2-$split-$label-k3-context"
 }
 
 runs_for() {  # label, model options... (most important first: the CPU budget may run out)
@@ -41,7 +41,7 @@ runs_for() {  # label, model options... (most important first: the CPU budget ma
   exp2 test_NS_NP "$label" "$@"
   exp1 test_NS_NP --context "$label" "$@"
   simstudent eval rollout $SPLIT_OPTS --split test_NS_OP --context --prefix 2 --max-new-attempts 3 \
-    --max-streams $ROLLOUT_STREAMS --limit 3 $GEN_OPTS --bins 5 --label "$label" "$@" --out "runs/rollout-test_NS_OP-$label"
+    --max-streams $ROLLOUT_STREAMS --limit 3 $GEN_OPTS --label "$label" "$@" --out "runs/rollout-test_NS_OP-$label"
   exp1 test_NS_OP --no-context "$label" "$@"
 }
 
@@ -58,9 +58,12 @@ case "${1:-}" in
     simstudent train $SPLIT_OPTS --exp exp2 --k 3 --context $TRAIN_1EP_OPTS --out "$ADAPTER_1EP" $resume ;;
   student-1ep) runs_for smol-student-1ep --adapter "$ADAPTER_1EP" ;;
   report)  # every finished run (a run folder with metrics.json)
-    simstudent report $(ls -d runs/*-smol-*/ runs/*-copy-previous-*/ | while read d; do [ -f "$d/metrics.json" ] && echo "${d%/}"; done) \
-      --out docs/results \
+    runs=$(ls -d runs/*-smol-*/ runs/*-copy-previous-*/ | while read d; do [ -f "$d/metrics.json" ] && echo "${d%/}"; done)
+    simstudent report $runs --out docs/results \
       --notes docs/results/NOTES.md --title "simstudent on ITAP: SmolLM2-135M, prompted vs LoRA, with the real-student floor"
+    # Small gzipped copies of every run's metrics.json (tables redraw from them; Fig. 2 needs embeddings.npz).
+    mkdir -p docs/results/metrics
+    for d in $runs; do gzip -9 -n -c "$d/metrics.json" > "docs/results/metrics/$(basename "$d").json.gz"; done
     ;;
   *) echo "usage: $0 inst|train|student|baseline|train-1ep|student-1ep|report" >&2; exit 2 ;;
 esac

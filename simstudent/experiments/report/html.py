@@ -42,11 +42,17 @@ class Report:
     warnings: list[str] = field(default_factory=list)
 
 
-def report_command(paths: Sequence[Path | str], out_dir: Path | str, notes: Optional[Path | str] = None) -> str:
+DEFAULT_TITLE = "simstudent evaluation report"
+
+
+def report_command(paths: Sequence[Path | str], out_dir: Path | str, notes: Optional[Path | str] = None,
+                   title: str = DEFAULT_TITLE) -> str:
     """The command line that regenerates a report from its runs."""
     parts = ["simstudent", "report", *[str(p) for p in paths], "--out", str(out_dir)]
     if notes:
         parts += ["--notes", str(notes)]
+    if title != DEFAULT_TITLE:
+        parts += ["--title", title]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -263,7 +269,7 @@ def build_report(
     paths: Sequence[Path | str],
     out_dir: Path | str,
     *,
-    title: str = "simstudent evaluation report",
+    title: str = DEFAULT_TITLE,
     notes: Optional[Path | str] = None,
     command: Optional[str] = None,
 ) -> Report:
@@ -278,7 +284,7 @@ def build_report(
     warnings: list[str] = []
     loaded = harmonize_style(loaded, warnings)
     runs = [r for r, _ in loaded]
-    cmd = command or report_command(paths, out_dir, notes)
+    cmd = command or report_command(paths, out_dir, notes, title)
     tables = build_tables(runs, cmd)
     figs = _figures(loaded, out, warnings)
     notes_md = Path(notes).read_text(encoding="utf-8") if notes else ""
