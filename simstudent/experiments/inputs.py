@@ -52,39 +52,15 @@ class Inputs:
     dropped_problems: list[str]
 
 
-def _attach_problems(dataset: Dataset, source: Optional[str]) -> tuple[dict[str, Problem], list[str]]:
-    """Problem id -> spec for every problem of the dataset that has one."""
-    from simstudent.problems import find_problem, load_problems
-
-    found: dict[str, Problem] = {}
-    missing: list[str] = []
-    table = load_problems(source) if source else None
-    for pid in dataset.problem_ids:
-        have = dataset.problems.get(pid)
-        if have is not None and have.tests:
-            found[pid] = have
-            continue
-        if table is not None:
-            if pid in table:
-                found[pid] = table[pid]
-            else:
-                missing.append(pid)
-            continue
-        try:
-            found[pid] = find_problem(pid)
-        except (KeyError, LookupError):
-            missing.append(pid)
-    return found, missing
-
-
 def load_inputs(cfg: DataConfig) -> Inputs:
     """Load the dataset, attach problem specs, split it, pick the test part."""
     from simstudent.data import load_dataset
     from simstudent.data.splits import SplitConfig, make_split
+    from simstudent.problems import attach_problems
 
     dataset = load_dataset(cfg.data)
-    problems, missing = _attach_problems(dataset, cfg.problems)
-    dataset.problems.update(problems)
+    missing = attach_problems(dataset, cfg.problems)
+    problems = {pid: p for pid, p in dataset.problems.items() if pid not in missing}
     split = make_split(
         dataset,
         SplitConfig(
