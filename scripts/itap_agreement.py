@@ -1,7 +1,7 @@
 """Per-problem agreement of the ITAP specs with the recorded ``Correct`` labels.
 
 Grades every labelled ITAP submission with simstudent's own grader against the specs
-in ``scenarios/itap`` and prints the Markdown table of ``docs/itap-problems.md``:
+in ``simstudent/scenarios/itap`` and prints the Markdown table of ``docs/itap-problems.md``:
 for each problem the number of submissions, how many are labelled correct, the
 agreement of "passes every test" with the label, and each disagreement with a reason.
 
@@ -11,14 +11,14 @@ Two agreement columns are reported:
   ``repair_trailing_backslash=False``);
 - **export-repaired**: the same code with one stray ``\\`` at the very end removed, as
   the importer does by default (what
-  ``simstudent grade --dataset ../shared/data/itap --problems scenarios/itap`` sees).
+  ``simstudent grade --dataset ../shared/data/itap --problems itap`` sees).
   The public ITAP export ends 410 submissions with a lone backslash (61 of them are
   labelled correct), which Python cannot compile; the course's grader evidently saw the
   code without it.
 
 Usage (from the repository root)::
 
-    python scripts/itap_agreement.py [--data ../shared/data/itap] [--problems scenarios/itap]
+    python scripts/itap_agreement.py [--data ../shared/data/itap] [--problems itap]
                                      [--json] [--no-cache]
 """
 
@@ -230,7 +230,7 @@ def markdown(summary: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "data" / "itap")
-    parser.add_argument("--problems", type=Path, default=REPO_ROOT / "scenarios" / "itap")
+    parser.add_argument("--problems", type=Path, default=REPO_ROOT / "simstudent" / "scenarios" / "itap")
     parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     parser.add_argument("--no-cache", action="store_true", help="do not use the grade cache")
     args = parser.parse_args(argv)

@@ -7,8 +7,10 @@ from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_ROOT.parent
-SCENARIOS_DIR = REPO_ROOT / "scenarios"
-ADAPTERS_DIR = REPO_ROOT / "adapters"
+# Problem specs, personas and the shipped adapters are package data, so a plain
+# (non-editable) `pip install .` carries them.
+SCENARIOS_DIR = PACKAGE_ROOT / "scenarios"
+ADAPTERS_DIR = PACKAGE_ROOT / "adapters"
 
 
 def cache_dir() -> Path:

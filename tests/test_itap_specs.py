@@ -1,4 +1,4 @@
-"""The 38 ITAP problem specs (scenarios/itap): they load, match the data's ProblemIDs,
+"""The 38 ITAP problem specs (simstudent/scenarios/itap): they load, match the data's ProblemIDs,
 validate with the real grader, and reproduce the recorded Correct labels.
 
 The agreement tests grade real submissions from ../shared/data/itap and skip without
@@ -21,7 +21,7 @@ import pytest
 from simstudent.problems import load_problems, validate_problems
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-ITAP_SPECS = REPO_ROOT / "scenarios" / "itap"
+ITAP_SPECS = REPO_ROOT / "simstudent" / "scenarios" / "itap"
 N_PROBLEMS = 38
 SAMPLE_SIZE = 600
 

@@ -128,7 +128,7 @@ def metrics(
     by_problem: bool = typer.Option(True, "--by-problem/--no-by-problem", help="Per-problem groups in --json."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Persistent embedding cache."),
     problems: Optional[str] = typer.Option(
-        None, "--problems", help="Course or folder of problem specs (e.g. scenarios/itap): grade ungraded "
+        None, "--problems", help="Course or folder of problem specs (e.g. simstudent/scenarios/itap): grade ungraded "
         "submissions in the sandbox so error types and pass rates can be reported."),
 ) -> None:
     """Realism metrics of GENERATED against REAL (embedding, functional, style,

@@ -20,7 +20,7 @@ def train(
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the student/problem split."),
     itap_fold: Optional[int] = typer.Option(None, "--itap-fold", help="Take test students from ITAP's CV/FoldN."),
     problems: Optional[str] = typer.Option(None, "--problems", help="Course name or folder of problem specs "
-                                           "(default: the dataset's name, e.g. scenarios/itap)."),
+                                           "(default: the dataset's name, e.g. simstudent/scenarios/itap)."),
     model: str = typer.Option("default", "--model", help="'default' (SmolLM2-135M-Instruct), a HF id or a folder."),
     template: Optional[str] = typer.Option(None, "--template", help="Prompt template (default: ft-<exp>[-ctx])."),
     out: Optional[Path] = typer.Option(None, "--out", help="Adapter folder (default: adapters/<exp>-k<k>-<ctx>)."),

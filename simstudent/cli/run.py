@@ -56,7 +56,7 @@ def _problem(problem_id: str, data: Optional[Path]) -> Any:
     from simstudent.problems import find_problem
 
     if data is not None and "/" not in problem_id:
-        try:  # a dataset's problems are specified under scenarios/itap (the only real course)
+        try:  # a dataset's problems are specified under simstudent/scenarios/itap (the only real course)
             return find_problem(f"itap/{problem_id}")
         except KeyError:
             pass
@@ -134,7 +134,7 @@ def _show_attempt(attempt: Any, previous: Optional[Any]) -> None:
 
 def run_cmd(
     problem: str = typer.Option(..., "--problem", help="Problem id (e.g. hw04_q2) or course/id."),
-    persona: str = typer.Option(..., "--persona", help="Persona id (scenarios/personas) or, with --data, a student id."),
+    persona: str = typer.Option(..., "--persona", help="Persona id (simstudent/scenarios/personas) or, with --data, a student id."),
     data: Optional[Path] = typer.Option(None, "--data", help=_DATA_HELP),
     model: str = typer.Option("default", "--model", help=_MODEL_HELP),
     adapter: Optional[str] = typer.Option(None, "--adapter", help=_ADAPTER_HELP),

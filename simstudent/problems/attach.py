@@ -1,4 +1,4 @@
-"""Give a dataset's problems their specs (instructions and tests) from scenarios/."""
+"""Give a dataset's problems their specs (instructions and tests) from simstudent/scenarios/."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from simstudent.schema import Dataset
 def attach_problems(dataset: Dataset, source: Optional[Union[str, Path]] = None) -> list[str]:
     """Fill ``dataset.problems`` with specs for every problem that has no tests yet.
 
-    ``source`` is a course name or folder (``"itap"``, ``scenarios/itap``); without
+    ``source`` is a course name or folder (``"itap"``, ``simstudent/scenarios/itap``); without
     it each problem id is looked up across every course. Problems that already carry
     tests (the Dublin CSV's) are kept. Returns the ids left without a spec.
     """

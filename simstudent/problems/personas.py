@@ -1,4 +1,4 @@
-"""Hand-written demo personas: ``scenarios/personas/<id>.toml``.
+"""Hand-written demo personas: ``simstudent/scenarios/personas/<id>.toml``.
 
 A persona file holds an id, a description, a list of habits and the student's own
 past work: one ``[[history]]`` table per earlier problem with the attempts in the
@@ -22,7 +22,7 @@ _HISTORY_KEYS = {"problem_id", "attempts"}
 
 
 def personas_dir() -> Path:
-    """The bundled ``scenarios/personas/`` folder."""
+    """The bundled ``simstudent/scenarios/personas/`` folder."""
     return scenarios_dir() / "personas"
 
 
@@ -55,7 +55,7 @@ def load_persona(
     problem_search: Optional[list[Path]] = None,
     grader: Optional["Grader"] = None,
 ) -> Persona:
-    """A persona from ``scenarios/personas/<id>.toml`` (or a path to such a file).
+    """A persona from ``simstudent/scenarios/personas/<id>.toml`` (or a path to such a file).
 
     ``history`` holds one Stream per ``[[history]]`` table (submissions ordered
     0..n-1, student id = persona id) and ``problems`` the specs of those problems,

@@ -2,7 +2,7 @@
 
 dataset -> split (train students x train problems) -> exp1/exp2 examples; problems
 come from the dataset when it has their instructions, else from the course's specs
-under ``scenarios/<course>`` (for ITAP: ``scenarios/itap``), else a bare problem
+under ``simstudent/scenarios/<course>`` (for ITAP: ``simstudent/scenarios/itap``), else a bare problem
 with only its id - the prompt then has empty instructions and skeleton, which is
 reported in the notes.
 """
