@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Sequence, Union
 
 from simstudent.schema import Attempt, Example, Problem
+from simstudent.errors import ConfigError, InputError, NotFoundError
 
 SYSTEM_PROMPT = (
     "You are a helpful assistant simulating a student in an introduction to Python "
@@ -74,7 +75,7 @@ def get_template(name: str) -> Template:
     try:
         return TEMPLATES[name]
     except KeyError:
-        raise KeyError(f"unknown prompt template {name!r}; known: {', '.join(TEMPLATES)}") from None
+        raise NotFoundError(f"unknown prompt template {name!r}; known: {', '.join(TEMPLATES)}") from None
 
 
 def template_name(exp: str, context: bool, kind: str = "ft") -> str:
@@ -278,14 +279,14 @@ def render_example(example: Example, problem: Problem, template: Optional[str] =
     target completion. ``template`` defaults to the ft template matching the example
     (context when ``example.context_problem_id`` is set)."""
     if problem.id != example.problem_id:
-        raise ValueError(f"example {example.key} is about {example.problem_id!r}, got problem {problem.id!r}")
+        raise ConfigError(f"example {example.key} is about {example.problem_id!r}, got problem {problem.id!r}")
     tpl = get_template(template or template_name(example.exp, example.context_problem_id is not None))
     if tpl.exp != example.exp:
-        raise ValueError(f"template {tpl.name!r} is for {tpl.exp}, example {example.key} is {example.exp}")
+        raise ConfigError(f"template {tpl.name!r} is for {tpl.exp}, example {example.key} is {example.exp}")
     context = list(example.context) if tpl.context else None
     if example.exp == "exp1":
         if example.stage is None:
-            raise ValueError(f"exp1 example {example.key} has no stage")
+            raise InputError(f"exp1 example {example.key} has no stage")
         out = _render(tpl, problem, attempts_text=None, context=context, stage=example.stage)
     else:
         out = _render(tpl, problem, attempts_text=format_attempts(example.prior), context=context)
@@ -297,7 +298,7 @@ def render_ft(example: Example, problem: Problem, template: Optional[str] = None
     """(prompt, completion) of an Example in a fine-tune template."""
     r = render_example(example, problem, template)
     if r.prompt is None:
-        raise ValueError(f"template {r.template!r} is a chat template; use render_chat")
+        raise ConfigError(f"template {r.template!r} is a chat template; use render_chat")
     return r.prompt, r.completion or ""
 
 
@@ -377,7 +378,7 @@ def render_loop_prompt(
     if hint and turns:
         turns[-1] = LoopTurn(turns[-1].code, turns[-1].feedback, hint)
     if tpl.exp == "exp1":
-        raise ValueError(f"template {tpl.name!r} renders single snapshots; use an exp2 or loop template")
+        raise ConfigError(f"template {tpl.name!r} renders single snapshots; use an exp2 or loop template")
     if tpl.exp == "exp2":
         codes = [t.code for t in turns][-k:] if k > 0 else []
         codes = [None] * (k - len(codes)) + codes

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from typing import Any, Generic, Iterator, TypeVar, Union
+from simstudent.errors import NotFoundError
 
 T = TypeVar("T")
 
@@ -30,7 +31,7 @@ class Registry(Generic[T]):
         try:
             target = self._entries[name]
         except KeyError:
-            raise KeyError(
+            raise NotFoundError(
                 f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._entries)) or 'none'}"
             ) from None
         if isinstance(target, str) and ":" in target:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
+from simstudent.errors import NotFoundError
 
 ErrorType = Literal["no_error", "logical", "runtime", "compile"]
 ERROR_TYPES: tuple[str, ...] = ("no_error", "logical", "runtime", "compile")
@@ -196,7 +197,7 @@ class Persona(_Model):
         history = [s for s in dataset.streams if s.student_id == student_id]
         if not history:
             known = ", ".join(dataset.students[:10])
-            raise KeyError(f"student {student_id!r} not in dataset {dataset.name!r} (e.g. {known})")
+            raise NotFoundError(f"student {student_id!r} not in dataset {dataset.name!r} (e.g. {known})")
         used = {s.problem_id for s in history}
         return cls(
             id=student_id,

@@ -36,13 +36,14 @@ from simstudent.agent.student import SimulatedStudent, StudentConfig
 from simstudent.agent.timing import GapSampler
 from simstudent.schema import Attempt, Persona, Problem, Trajectory
 from simstudent.data.jsonl import repair_tail
+from simstudent.errors import ConfigError, MissingFileError, SimstudentError
 
 ATTEMPTS_FILE = "attempts.jsonl"
 TRAJECTORIES_FILE = "trajectories.jsonl"
 MANIFEST_FILE = "cohort.json"
 
 
-class CohortError(RuntimeError):
+class CohortError(SimstudentError, RuntimeError):
     """The output folder does not match this cohort, or holds inconsistent records."""
 
 
@@ -123,7 +124,7 @@ def load_trajectories(out_dir: Union[str, Path]) -> list[Trajectory]:
     """The finished trajectories of a cohort folder."""
     path = Path(out_dir) / TRAJECTORIES_FILE
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file (is {out_dir} a cohort folder?)")
+        raise MissingFileError(f"{path}: no such file (is {out_dir} a cohort folder?)")
     repair_tail(path)
     return read_records(path, Trajectory)
 
@@ -147,10 +148,10 @@ class Cohort:
         by_id = {p.id: p for p in personas}
         missing = [p for p in config.personas if p not in by_id]
         if missing:
-            raise KeyError(f"no persona given for {', '.join(missing)}")
+            raise ConfigError(f"no persona given for {', '.join(missing)}")
         missing = [p for p in config.problems if p not in problems]
         if missing:
-            raise KeyError(f"no problem given for {', '.join(missing)}")
+            raise ConfigError(f"no problem given for {', '.join(missing)}")
         sc = config.student
         if gaps is None:
             gaps = (GapSampler.from_dataset(sc.gap_source, max_gap_s=sc.max_gap_s)

@@ -45,6 +45,7 @@ from simstudent.prompts import (
     render_loop_prompt,
 )
 from simstudent.schema import Attempt, Persona, Problem, Stream
+from simstudent.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from simstudent.agent.student import StudentConfig
@@ -107,7 +108,7 @@ def resolve_template(config: "StudentConfig") -> ResolvedTemplate:
     else:
         tpl, source = get_template("ft-loop" if config.chat is False else "chat-loop"), "default"
     if tpl.exp == "exp1":
-        raise ValueError(
+        raise ConfigError(
             f"template {tpl.name!r} generates single snapshots (exp1); the closed loop needs an "
             "exp2 or loop template (an adapter trained with --exp exp2, or --template chat-loop)")
     return ResolvedTemplate(tpl, k or 3, source)

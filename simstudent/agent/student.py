@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simstudent.agent.prompting import PromptSettings, build_request, extract_code, resolve_template
 from simstudent.agent.timing import DEFAULT_START, GapSampler
+from simstudent.models.errors import BackendError
 from simstudent.models.base import Backend, Completion, GenerationRequest, SamplingParams
 from simstudent.schema import Attempt, GradeResult, Persona, Problem, StopReason, Trajectory
 
@@ -217,10 +218,10 @@ class SimulatedStudent:
             completions = self.backend.generate([request])
             completion = completions[0]
             if completion.finish_reason == "error":
-                raise RuntimeError(completion.text or "backend reported an error")
+                raise BackendError(completion.text or "backend reported an error")
         except Exception as exc:  # any backend failure ends the trajectory, recorded
             self.record(request, None, None, error=f"{type(exc).__name__}: {exc}")
-            raise RuntimeError(f"backend failed: {exc}") from exc
+            raise BackendError(f"backend failed: {exc}") from exc
         code, submitted = self.parse(completion)
         assert self.problem is not None
         grade = self.grader.grade(self.problem, code)

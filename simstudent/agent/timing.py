@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from simstudent.schema import Dataset
+from simstudent.errors import InputError
 
 DEFAULT_MEDIAN_S = 60.0
 DEFAULT_SIGMA = 1.5
@@ -82,7 +83,7 @@ class GapSampler:
             data = load_dataset(data)
         gaps = dataset_gaps(data)
         if not gaps:
-            raise ValueError(f"dataset {data.name!r} has no timestamped consecutive submissions")
+            raise InputError(f"dataset {data.name!r} has no timestamped consecutive submissions")
         return cls(gaps, source=f"dataset:{data.name} ({len(gaps)} gaps)", **kw)  # type: ignore[arg-type]
 
     def sample(self, rng: random.Random) -> float:

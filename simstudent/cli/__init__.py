@@ -10,12 +10,15 @@ import importlib
 
 import typer
 
+from simstudent.cli._common import SimstudentGroup
+
 app = typer.Typer(
     name="simstudent",
     help="Simulated novice programmers: run, train, evaluate, report.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=SimstudentGroup,  # SimstudentError -> one-line message, exit 2
 )
 
 # Order here is the order of `simstudent --help`.

@@ -1,4 +1,10 @@
-"""Helpers shared by the CLI modules: one console, JSON printing, clean errors."""
+"""Helpers shared by the CLI modules: one console, JSON printing, clean errors.
+
+Errors: a :class:`~simstudent.errors.SimstudentError` anywhere below a command is
+a user's problem (bad input, option or setup) and becomes one line on stderr with
+exit status 2 (:class:`SimstudentGroup` does that for every command). Anything
+else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,9 @@ import sys
 from typing import Any, NoReturn
 
 from rich.console import Console
+from typer.core import TyperGroup
+
+from simstudent.errors import SimstudentError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -20,5 +29,27 @@ def print_json(obj: Any) -> None:
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print a one-line error to stderr and exit non-zero."""
-    err_console.print(f"[bold red]error:[/] {message}")
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise SystemExit(code)
+
+
+def one_line(exc: Exception) -> str:
+    """A user error as one line; a pydantic ``ValidationError`` (a config built from options) as its first error."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "value"
+        return f"bad option {where}: {first.get('msg', exc)}"
+    return str(exc)
+
+
+class SimstudentGroup(TyperGroup):
+    """The top-level command group: turns a ``SimstudentError`` into ``error: ...`` and exit 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SimstudentError as exc:
+            fail(str(exc))

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from simstudent.cli._common import console, fail, print_json
+from simstudent.cli._common import console, fail, one_line, print_json
 
 data_app = typer.Typer(help="Inspect, convert and split student datasets.", no_args_is_help=True)
 
@@ -117,7 +117,8 @@ def split(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Split into train / test_NS_OP / test_NS_NP and print the sizes."""
-    from simstudent.data import DataError
+    from pydantic import ValidationError
+
     from simstudent.data.splits import SplitConfig, make_split
 
     dataset = _load(path, fmt, skip_bad_rows)
@@ -126,8 +127,8 @@ def split(
             seed=seed, test_student_fraction=test_students, test_problem_fraction=test_problems, itap_fold=itap_fold
         )
         result = make_split(dataset, config)
-    except (DataError, ValueError) as exc:
-        fail(str(exc))
+    except ValidationError as exc:
+        fail(one_line(exc))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(result.manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")

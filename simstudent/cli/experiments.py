@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from simstudent.cli._common import console, fail
+from simstudent.cli._common import console, fail, one_line
 
 eval_app = typer.Typer(
     help="Run the paper's experiments (exp1, exp2) and closed-loop rollouts into a run folder.",
@@ -115,7 +115,9 @@ def _default_out(kind: str, split: str, label: str, context: bool, k: Optional[i
 
 
 def _run_exp(exp: str, **kw) -> None:
-    from simstudent.experiments.runfolder import RunFolderError
+    from pydantic import ValidationError
+
+    from simstudent.errors import SimstudentError
     from simstudent.experiments.runner import ExperimentConfig, run_experiment
 
     try:
@@ -132,8 +134,8 @@ def _run_exp(exp: str, **kw) -> None:
                                                              cfg.k if exp == "exp2" else None)
         cfg.command = regenerate_command(exp, _exp1 if exp == "exp1" else _exp2, kw, out)
         metrics = run_experiment(cfg, out, overwrite=kw["overwrite"], show_progress=not kw["quiet"])
-    except (FileNotFoundError, ValueError, KeyError, RunFolderError) as exc:
-        fail(str(exc).strip("'\""))
+    except (SimstudentError, ValidationError, FileNotFoundError) as exc:
+        fail(one_line(exc))
     _summary(metrics, out)
 
 
@@ -185,7 +187,9 @@ def _rollout(
 ) -> None:
     """Closed loop: the SimulatedStudent continues real streams from their first attempts."""
     from simstudent.experiments.rollout import RolloutConfig, run_rollouts
-    from simstudent.experiments.runfolder import RunFolderError
+    from pydantic import ValidationError
+
+    from simstudent.errors import SimstudentError
     try:
         cfg = RolloutConfig(
             data=_data_cfg(data, split, split_seed, test_fraction, problem_fraction, itap_fold, problems,
@@ -197,8 +201,8 @@ def _rollout(
         folder = Path(out) if out else _default_out("rollout", split, cfg.run_label(), context, None)
         cfg.command = regenerate_command("rollout", _rollout, locals(), folder)
         metrics = run_rollouts(cfg, folder, overwrite=overwrite, show_progress=not quiet)
-    except (FileNotFoundError, ValueError, KeyError, RunFolderError) as exc:
-        fail(str(exc).strip("'\""))
+    except (SimstudentError, ValidationError, FileNotFoundError) as exc:
+        fail(one_line(exc))
     _summary(metrics, folder)
     ro = metrics.get("rollout") or {}
     if ro:
@@ -220,11 +224,12 @@ def report(
     notes: Optional[str] = typer.Option(None, "--notes", help="A Markdown file shown at the top of the page."),
 ) -> None:
     """Tables (paper Tab. 1-3 + closed loop) and figures (Fig. 2-4) from finished runs."""
+    from simstudent.errors import SimstudentError
     from simstudent.experiments.report import build_report
 
     try:
         rep = build_report(runs, out, title=title, notes=notes)
-    except (FileNotFoundError, ValueError) as exc:
+    except (SimstudentError, FileNotFoundError) as exc:
         fail(str(exc))
     console.print(f"[bold]{len(rep.tables)}[/] tables, [bold]{len(rep.figures)}[/] figures from {len(rep.runs)} runs")
     for w in rep.warnings:

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from simstudent.cli._common import console, err_console, fail, print_json
+from simstudent.errors import SimstudentError
 
 _ISOLATION_HELP = "Sandbox: auto (strongest available), bubblewrap, unshare or none."
 _CONVENTION_HELP = "Pass rate printed: errors_as_zero (default) or errors_excluded (the paper's: undefined for errors)."
@@ -59,13 +60,13 @@ def _problem_for(problem_id: Optional[str], doctest_file: Optional[Path]):
             fail(f"--problem needs simstudent.problems ({exc})")
         try:
             return find_problem(problem_id)
-        except (KeyError, FileNotFoundError, ValueError) as exc:
+        except SimstudentError as exc:
             fail(f"problem {problem_id!r}: {exc}")
     assert doctest_file is not None
     try:
         tests = parse_doctests(_read_text(doctest_file, "doctest file"))
-    except ValueError as exc:
-        fail(f"{doctest_file}: bad doctest: {exc}")
+    except SimstudentError as exc:
+        fail(f"{doctest_file}: {exc}")
     if not tests:
         fail(f"{doctest_file}: no '>>>' examples found")
     return Problem(id=doctest_file.stem, tests=tests)
@@ -107,7 +108,7 @@ def _grade_dataset(path: Path, problems_dir: Optional[Path], grader, as_json: bo
 
         try:
             attach_problems(dataset, problems_dir)
-        except (OSError, ValueError) as exc:
+        except (SimstudentError, OSError) as exc:
             fail(f"{problems_dir}: {exc}")
     rows, _ = gradable(dataset)
     if not rows:

@@ -135,6 +135,7 @@ def metrics(
     progress; rollouts and memorisation when the inputs allow), optionally beside the
     real-vs-real floor. ``--floor-only DATASET`` computes just the floor."""
     from simstudent.data.errors import DataError
+    from simstudent.errors import SimstudentError
     from simstudent.metrics.compare import MetricsConfig, StyleCache, compare, make_store
     from simstudent.metrics.floor import real_floor
     from simstudent.metrics.inputs import load_input
@@ -183,7 +184,7 @@ def metrics(
                                           show_progress=not as_json)
     except DataError as exc:
         fail(str(exc))
-    except (RuntimeError, ValueError, KeyError) as exc:
+    except SimstudentError as exc:
         fail(str(exc))
     out["comparison"] = result
     out["floor"] = floor_result

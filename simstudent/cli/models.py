@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from simstudent.cli._common import console, err_console, fail, print_json
+from simstudent.cli._common import console, err_console, fail, one_line, print_json
 
 adapters_app = typer.Typer(help="Trained LoRA adapters.", no_args_is_help=True)
 
@@ -39,7 +39,7 @@ def train(
     """LoRA-fine-tune a model on a dataset's paper examples; writes an adapter."""
     from pydantic import ValidationError
 
-    from simstudent.data import DataError
+    from simstudent.errors import SimstudentError
     from simstudent.paths import ADAPTERS_DIR
     from simstudent.prompts import get_template, template_name
     from simstudent.training import LoraTrainConfig, prepare_examples, train_lora
@@ -55,14 +55,14 @@ def train(
             per_device_batch_size=batch_size, grad_accum=grad_accum, max_seq_len=max_seq_len,
             save_steps=save_steps, seed=seed, device=device, num_threads=threads,
         )
-    except (KeyError, ValidationError) as exc:
-        fail(str(exc))
+    except (SimstudentError, ValidationError) as exc:
+        fail(one_line(exc))
     name = f"{exp}-k{k}" if exp == "exp2" else exp
     out_dir = out or ADAPTERS_DIR / f"{name}-{'ctx' if context else 'noctx'}"
     try:
         prepared = prepare_examples(data, exp=exp, k=k, context=context, split_seed=split_seed,
                                     itap_fold=itap_fold, problems_from=problems)
-    except (DataError, FileNotFoundError, ValueError) as exc:
+    except (SimstudentError, FileNotFoundError) as exc:
         fail(str(exc))
     for note in prepared.notes:
         err_console.print(f"[yellow]note:[/] {note}")
@@ -75,7 +75,7 @@ def train(
     try:
         result = train_lora(prepared.examples, prepared.problems, config, out_dir,
                             template=tpl, meta=meta, resume=resume, console=err_console)
-    except (FileExistsError, ValueError, KeyError) as exc:
+    except (SimstudentError, FileExistsError) as exc:
         fail(str(exc))
     loss = f"{result.final_loss:.4f}" if result.final_loss is not None else "-"
     console.print(f"adapter written to {result.out_dir} ({result.steps} steps, final loss {loss})")

@@ -101,12 +101,13 @@ def show_cmd(
     json_: bool = _JSON,
 ) -> None:
     """Print one problem as a student sees it (instructions, given code, skeleton)."""
-    from simstudent.problems.spec import ProblemSpecError, find_problem
+    from simstudent.errors import SimstudentError
+    from simstudent.problems.spec import find_problem
 
     try:
         problem = find_problem(problem_id)
-    except (KeyError, LookupError, FileNotFoundError, ProblemSpecError) as exc:
-        fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
+    except SimstudentError as exc:
+        fail(str(exc))
     if json_:
         exclude = None if with_solution else {"reference_solution", "tests"}
         data = problem.model_dump(mode="json", exclude=exclude)

@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from pydantic import ValidationError
 
-from simstudent.cli._common import console, err_console, fail, print_json
+from simstudent.cli._common import console, err_console, fail, one_line, print_json
+from simstudent.errors import InputError, NotFoundError, SimstudentError
+from simstudent.models.errors import BackendError
 
 _BACKEND_HELP = ("Generation backend: hf (transformers, CPU/GPU), vllm, openai (any OpenAI-compatible "
                  "server, e.g. `vllm serve ... --enable-lora`), or package.module:Class.")
@@ -42,7 +45,7 @@ def make_backend(backend: str, model: str, base_url: Optional[str] = None,
 
         module, _, attr = backend.partition(":")
         return getattr(importlib.import_module(module), attr)(**kwargs)
-    raise KeyError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS.names())} (or package.module:Class)")
+    raise NotFoundError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS.names())} (or package.module:Class)")
 
 
 def _persona(persona_id: str, dataset: Any) -> Any:
@@ -58,7 +61,7 @@ def _problem(problem_id: str, data: Optional[Path]) -> Any:
     if data is not None and "/" not in problem_id:
         try:  # a dataset's problems are specified under simstudent/scenarios/itap (the only real course)
             return find_problem(f"itap/{problem_id}")
-        except KeyError:
+        except NotFoundError:
             pass
     return find_problem(problem_id)
 
@@ -102,7 +105,7 @@ def _data_gaps(cfg: Any, dataset: Any, data: Optional[Path]) -> Any:
 
     try:
         sampler = GapSampler.from_dataset(dataset)
-    except ValueError:  # no timestamps (e.g. Dublin): keep the default distribution
+    except InputError:  # no timestamps (e.g. Dublin): keep the default distribution
         return None
     cfg.gap_source = str(data)
     return sampler
@@ -170,8 +173,8 @@ def run_cmd(
         _server_adapter_name(cfg, backend)
         with err_console.status(f"loading model {model!r} ({backend})"):
             be = make_backend(backend, model, base_url, threads=threads)
-    except (KeyError, LookupError, FileNotFoundError, ValueError) as exc:
-        fail(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc))
+    except (SimstudentError, ValidationError, FileNotFoundError) as exc:
+        fail(one_line(exc))
     out = out or Path("runs") / f"run-{prob.id}-{pers.id}-{seed}.json"
     sampler = _data_gaps(cfg, dataset, data)
     with Grader() as grader:
@@ -185,7 +188,7 @@ def run_cmd(
             with err_console.status(f"attempt {len(student.trajectory.attempts) + 1}: generating"):
                 try:
                     attempt = student.next_attempt()
-                except RuntimeError as exc:
+                except BackendError as exc:
                     err_console.print(f"[red]{exc}[/]")
                     break
             if not as_json:
@@ -239,7 +242,6 @@ def cohort_cmd(
     from simstudent.agent.export import export_jsonl, export_progsnap2
     from simstudent.agent.tutor import TUTORS, compare_with_tutor, get_tutor, summarise
     from simstudent.grader import Grader
-    from simstudent.models.errors import BackendError
 
     if export not in (None, "progsnap2", "jsonl"):
         fail(f"--export must be progsnap2 or jsonl, not {export!r}")
@@ -271,8 +273,8 @@ def cohort_cmd(
         _server_adapter_name(cfg.student, backend)
         with err_console.status(f"loading model {model!r} ({backend})"):
             be = make_backend(backend, model, base_url, batch_size, threads)
-    except (KeyError, LookupError, FileNotFoundError, ValueError) as exc:
-        fail(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc))
+    except (SimstudentError, ValidationError, FileNotFoundError) as exc:
+        fail(one_line(exc))
     progress = not no_progress
     sampler = _data_gaps(cfg.student, dataset, data)
     try:

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Optional, Union
 
 from simstudent.schema import Provenance
+from simstudent.errors import SimstudentError
 
 # How many skipped rows are described one by one in ``provenance.notes``.
 _MAX_NOTED = 10
 
 
-class DataError(ValueError):
+class DataError(SimstudentError, ValueError):
     """Bad input data, located as precisely as the format allows.
 
     Attributes ``file``, ``line`` (physical line where the record starts, 1-based,

@@ -37,6 +37,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 from simstudent.data.errors import DataError
 from simstudent.schema import Dataset, Example, Stream
+from simstudent.errors import ConfigError
 
 STAGES: tuple[str, ...] = ("first", "middle", "last")
 
@@ -51,7 +52,7 @@ def stage_index(stage: str, n: int) -> int:
         return (n - 1) // 2
     if stage == "last":
         return n - 1
-    raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
+    raise ConfigError(f"unknown stage {stage!r}; expected one of {STAGES}")
 
 
 def relative_index(t: int, n: int, n_other: int) -> int:
@@ -180,7 +181,7 @@ def build_exp2_examples(
     """exp2 (high resolution): one example per submission, given the k before it
     (and, with context, k+1 of an earlier problem's stream); see module docstring."""
     if k < 1:
-        raise ValueError(f"k must be >= 1 (the paper uses 1 and 3), got {k}")
+        raise ConfigError(f"k must be >= 1 (the paper uses 1 and 3), got {k}")
     index = _context_index(dataset, context, context_source)
     out: list[Example] = []
     for stream in _ordered_streams(dataset, skip_unordered, "exp2"):

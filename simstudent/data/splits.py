@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from simstudent.data._csv import read_csv
 from simstudent.data.errors import BadRows, DataError
 from simstudent.schema import Dataset, Stream
+from simstudent.errors import ConfigError, InputError
 
 
 class SplitConfig(BaseModel):
@@ -44,7 +45,7 @@ class SplitConfig(BaseModel):
     @model_validator(mode="after")
     def _one_student_rule(self) -> "SplitConfig":
         if self.itap_fold is not None and self.test_students is not None:
-            raise ValueError("give either itap_fold or test_students, not both")
+            raise ConfigError("give either itap_fold or test_students, not both")
         return self
 
 
@@ -108,7 +109,7 @@ def _pick(ids: list[str], fraction: float, rng: random.Random) -> list[str]:
 def _check_known(kind: str, chosen: list[str], known: list[str]) -> None:
     unknown = sorted(set(chosen) - set(known))
     if unknown:
-        raise ValueError(f"test {kind} not in the dataset: {', '.join(unknown[:10])}")
+        raise InputError(f"test {kind} not in the dataset: {', '.join(unknown[:10])}")
 
 
 def fold_test_students(cv_root: Path, fold: int) -> list[str]:

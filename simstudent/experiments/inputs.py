@@ -16,6 +16,7 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 from simstudent.schema import Dataset, Example, Problem
+from simstudent.errors import ConfigError, MissingFileError
 
 SplitName = Literal["test_NS_OP", "test_NS_NP"]
 
@@ -76,7 +77,7 @@ def load_inputs(cfg: DataConfig) -> Inputs:
     if used_missing:
         if not cfg.skip_missing_problems:
             where = cfg.problems or "scenarios/*/"
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"{cfg.data}: no problem spec (tests) for {', '.join(used_missing[:8])} in {where}; "
                 "write scenarios/<course>/<id>.toml, pass --problems, or --skip-missing-problems"
             )
@@ -107,4 +108,4 @@ def build_examples(inputs: Inputs, exp: str, *, context: bool, k: int = 3, full:
         return build_exp1_examples(test, context=context, context_source=inputs.history)
     if exp == "exp2":
         return build_exp2_examples(test, k=k, context=context, context_source=inputs.history)
-    raise ValueError(f"unknown experiment {exp!r}; expected exp1 or exp2")
+    raise ConfigError(f"unknown experiment {exp!r}; expected exp1 or exp2")

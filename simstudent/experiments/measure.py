@@ -18,6 +18,7 @@ from simstudent.experiments import summary as S
 from simstudent.experiments.results import Item, RunMetrics
 from simstudent.experiments.runfolder import EMBEDDINGS, GENERATIONS, GRADES, RunFolder
 from simstudent.schema import Example, GradeResult
+from simstudent.errors import InputError
 
 
 def _position(index: int, length: int) -> Optional[float]:
@@ -169,7 +170,7 @@ def measure_run(cfg: Any, folder: RunFolder, examples: Sequence[Example], templa
                                floor_examples=floor_examples)
     missing = [it.id for it in items if it.error_type is None]
     if missing:
-        raise RuntimeError(f"{folder.path}: {len(missing)} codes have no grade (e.g. {missing[0]}); rerun to finish")
+        raise InputError(f"{folder.path}: {len(missing)} codes have no grade (e.g. {missing[0]}); rerun to finish")
     counts = run_counts(examples, generations)
     counts["floor_codes"] = len(floor_examples)
     counts["floor_students"] = len({e.student_id for e in floor_examples})

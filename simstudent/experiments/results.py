@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from simstudent.errors import InputError, MissingFileError
 
 SCHEMA_VERSION = 1
 STAGES = ("first", "middle", "last")
@@ -175,7 +176,7 @@ def load_run_metrics(path: Path | str) -> tuple[RunMetrics, Path]:
     file = p / "metrics.json" if p.is_dir() else p
     if not file.exists():
         hint = " (has the run finished? rerun its `simstudent eval` command)" if p.is_dir() else ""
-        raise FileNotFoundError(f"{file}: no metrics.json{hint}")
+        raise MissingFileError(f"{file}: no metrics.json{hint}")
     try:
         if file.suffix == ".gz":
             import gzip
@@ -185,10 +186,10 @@ def load_run_metrics(path: Path | str) -> tuple[RunMetrics, Path]:
             text = file.read_text(encoding="utf-8")
         raw: Any = json.loads(text)
     except (ValueError, OSError) as exc:
-        raise ValueError(f"{file}: not valid JSON ({exc})") from None
+        raise InputError(f"{file}: not valid JSON ({exc})") from None
     try:
         return RunMetrics.model_validate(raw), file.parent
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"])
-        raise ValueError(f"{file}: field {where}: {first['msg']} ({exc.error_count()} error(s))") from None
+        raise InputError(f"{file}: field {where}: {first['msg']} ({exc.error_count()} error(s))") from None

@@ -28,6 +28,7 @@ from simstudent.experiments.inputs import DataConfig, load_inputs
 from simstudent.experiments.runfolder import TRAJECTORIES, RunFolder
 from simstudent.experiments.runner import GenerationConfig, build_backend
 from simstudent.schema import Attempt, Dataset, Persona, Stream, Trajectory
+from simstudent.errors import InputError
 
 
 class RolloutConfig(BaseModel):
@@ -102,7 +103,7 @@ def run_rollouts(cfg: RolloutConfig, out: Path | str, *, backend: Any = None, gr
     inputs = load_inputs(cfg.data)
     streams = rollout_streams(cfg, inputs.test)
     if not streams:
-        raise ValueError(f"{cfg.data.data}: no {cfg.data.split} stream is longer than the prefix ({cfg.prefix})")
+        raise InputError(f"{cfg.data.data}: no {cfg.data.split} stream is longer than the prefix ({cfg.prefix})")
     done = {r["id"] for r in folder.records(TRAJECTORIES)}
     todo = [s for s in streams if _stream_id(s) not in done]
     own_grader = grader is None

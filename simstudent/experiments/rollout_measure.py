@@ -11,6 +11,7 @@ from simstudent.experiments.results import Item, RolloutSummary, Stat
 from simstudent.experiments.rollout import read_trajectories
 from simstudent.experiments.runfolder import GRADES, RunFolder
 from simstudent.schema import Dataset, GradeResult, Stream
+from simstudent.errors import InputError
 
 
 def _grade_real(folder: RunFolder, streams: Sequence[Stream], prefix: int, inputs: Any) -> dict[str, GradeResult]:
@@ -81,7 +82,7 @@ def measure_rollouts(cfg: Any, folder: RunFolder, streams: Sequence[Stream], inp
             items.append(it)
             codes[it.id] = code
     if not items:
-        raise ValueError(f"{folder.path}: no rollout with generated attempts to score")
+        raise InputError(f"{folder.path}: no rollout with generated attempts to score")
     for s in floor_streams:
         sid, n = f"{s.student_id}:{s.problem_id}", len(s.submissions)
         for i in range(p, n):

@@ -21,6 +21,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
+from simstudent.errors import SimstudentError
 
 CONFIG = "config.json"
 GENERATIONS = "generations.jsonl"
@@ -30,7 +31,7 @@ EMBEDDINGS = "embeddings.npz"
 TRAJECTORIES = "trajectories.jsonl"
 
 
-class RunFolderError(ValueError):
+class RunFolderError(SimstudentError, ValueError):
     """A run folder that cannot be used as asked (bad file, config mismatch)."""
 
 

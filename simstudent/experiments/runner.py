@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from simstudent.experiments.inputs import DataConfig, build_examples, load_inputs
 from simstudent.experiments.runfolder import GENERATIONS, GRADES, RunFolder
 from simstudent.schema import Example, GradeResult, Problem
+from simstudent.errors import ConfigError, InputError
 
 
 class GenerationConfig(BaseModel):
@@ -260,7 +261,7 @@ def run_experiment(
     if cfg.limit is not None:
         examples = examples[: cfg.limit]
     if not examples:
-        raise ValueError(f"{cfg.data.data}: the {cfg.data.split} split has no {cfg.exp} examples")
+        raise InputError(f"{cfg.data.data}: the {cfg.data.split} split has no {cfg.exp} examples")
     # The floor uses every real target of the whole test split (context plays no part).
     floor_examples = build_examples(inputs, cfg.exp, context=False, k=cfg.k, full=True)
     family = "copy-previous" if cfg.gen.backend == "copy-previous" else resolve_template(cfg.gen, cfg.exp, cfg.context)
@@ -301,7 +302,7 @@ class CopyPreviousBaseline:
         out = []
         for e in examples:
             if e.exp != "exp2":
-                raise ValueError("--backend copy-previous is an exp2 baseline (exp1 has no previous attempt)")
+                raise ConfigError("--backend copy-previous is an exp2 baseline (exp1 has no previous attempt)")
             prev = e.prior[-1] if e.prior and e.prior[-1] is not None else problems[e.problem_id].skeleton_code
             out.append(Completion(text=format_completion(prev, e.is_final)))
         return out

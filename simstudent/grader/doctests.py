@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 
+from simstudent.errors import InputError
 from simstudent.schema import TestCase
 
 _PARSER = doctest.DocTestParser()
@@ -14,8 +15,12 @@ def parse_doctests(text: str, name_prefix: str = "doctest") -> list[TestCase]:
 
     Indentation is handled as doctest does; ``expected`` keeps doctest's text
     (without the final newline), so grading compares repr text, not ``==``.
+    Text doctest cannot parse raises :class:`~simstudent.errors.InputError`.
     """
-    examples = _PARSER.get_examples(text)
+    try:
+        examples = _PARSER.get_examples(text)
+    except ValueError as exc:  # doctest's own message: bad indentation, missing space after >>>
+        raise InputError(f"bad doctest: {exc}") from None
     return [
         TestCase(
             kind="doctest",

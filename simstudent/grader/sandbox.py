@@ -30,6 +30,7 @@ from pathlib import Path
 
 from simstudent.grader import wire
 from simstudent.grader.config import GraderConfig
+from simstudent.errors import SimstudentError
 
 GRADER_DIR = Path(__file__).resolve().parent
 SANDBOX_FILES = ("worker.py", "harness.py", "wire.py", "sysutil.py")
@@ -40,7 +41,7 @@ WORKER_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_
 WORKER_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-class IsolationUnavailable(RuntimeError):
+class IsolationUnavailable(SimstudentError, RuntimeError):
     """The isolation level asked for cannot start here (the message says why)."""
 
 

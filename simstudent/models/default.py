@@ -19,6 +19,7 @@ from typing import Optional
 
 from simstudent.models.errors import DefaultModelMissing
 from simstudent.paths import cache_dir
+from simstudent.errors import MissingFileError
 
 DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 DEFAULT_ALIASES = frozenset({"default", DEFAULT_MODEL_ID, "smollm2"})
@@ -108,6 +109,6 @@ def resolve_model(name: str) -> str:
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"model folder {path} has no config.json (not a transformers model)")
+            raise MissingFileError(f"model folder {path} has no config.json (not a transformers model)")
         return str(path.resolve())
     return name

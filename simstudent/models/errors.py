@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from simstudent.errors import SimstudentError
 
-class BackendError(RuntimeError):
+
+class BackendError(SimstudentError, RuntimeError):
     """A backend could not produce a completion."""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from simstudent.models.default import resolve_model
+from simstudent.errors import ConfigError
 
 
 def pick_device(device: Optional[str] = None) -> str:
@@ -34,7 +35,7 @@ def pick_dtype(dtype: Optional[str], device: str) -> Any:
     try:
         return table[dtype]
     except KeyError:
-        raise ValueError(f"unknown dtype {dtype!r}; use auto, bf16, fp16 or fp32") from None
+        raise ConfigError(f"unknown dtype {dtype!r}; use auto, bf16, fp16 or fp32") from None
 
 
 def set_threads(num_threads: Optional[int]) -> None:
@@ -61,7 +62,7 @@ def load_tokenizer(model_path: str, *, padding_side: str = "left") -> Any:
     tok = AutoTokenizer.from_pretrained(model_path)
     if tok.pad_token_id is None:
         if tok.eos_token is None:
-            raise ValueError(f"tokenizer of {model_path} has neither a pad nor an EOS token")
+            raise ConfigError(f"tokenizer of {model_path} has neither a pad nor an EOS token")
         tok.pad_token = tok.eos_token
     tok.padding_side = padding_side
     return tok
@@ -89,6 +90,6 @@ def encode_messages(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]
     """Token ids of chat messages through the tokenizer's chat template, ready for
     the assistant's reply."""
     if not getattr(tokenizer, "chat_template", None):
-        raise ValueError("this model's tokenizer has no chat template; use a prompt (ft-*) template instead")
+        raise ConfigError("this model's tokenizer has no chat template; use a prompt (ft-*) template instead")
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return encode_prompt(tokenizer, text)

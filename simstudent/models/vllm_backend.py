@@ -16,6 +16,7 @@ from typing import Any, Optional, Sequence
 from simstudent.models.adapters import adapter_template, resolve_adapter
 from simstudent.models.base import Completion, GenerationRequest, SamplingParams
 from simstudent.models.default import resolve_model
+from simstudent.errors import ConfigError
 
 
 class VLLMBackend:
@@ -73,7 +74,7 @@ class VLLMBackend:
     def add_adapter(self, name: str, path: str | Path) -> None:
         """Register an adapter folder as ``name``; vLLM loads it on first use."""
         if not self.enable_lora:
-            raise ValueError("this vllm backend was built with enable_lora=False")
+            raise ConfigError("this vllm backend was built with enable_lora=False")
         if name not in self._adapters:
             self._adapters[name] = (len(self._adapters) + 1, resolve_adapter(path, self.adapter_root))
 

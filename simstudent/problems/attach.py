@@ -15,6 +15,7 @@ def attach_problems(dataset: Dataset, source: Optional[Union[str, Path]] = None)
     it each problem id is looked up across every course. Problems that already carry
     tests (the Dublin CSV's) are kept. Returns the ids left without a spec.
     """
+    from simstudent.errors import NotFoundError
     from simstudent.problems.spec import find_problem, load_problems
 
     table = load_problems(source) if source is not None else None
@@ -28,7 +29,7 @@ def attach_problems(dataset: Dataset, source: Optional[Union[str, Path]] = None)
         else:
             try:
                 spec = find_problem(pid)
-            except (KeyError, LookupError):
+            except NotFoundError:
                 spec = None
         if spec is None or not spec.tests:
             missing.append(pid)

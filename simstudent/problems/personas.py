@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from simstudent.problems.spec import ProblemSpecError, _read_toml, find_problem, scenarios_dir
 from simstudent.schema import Persona, Problem, Stream, Submission
+from simstudent.errors import NotFoundError
 
 if TYPE_CHECKING:  # the grader is optional here and imported only for type hints
     from simstudent.grader import Grader
@@ -40,7 +41,7 @@ def _persona_path(id_or_path: Union[str, Path]) -> Path:
     if candidate.is_file():
         return candidate
     known = ", ".join(list_personas()) or "none"
-    raise KeyError(f"no persona {str(id_or_path)!r} in {personas_dir()} (personas: {known})")
+    raise NotFoundError(f"no persona {str(id_or_path)!r} in {personas_dir()} (personas: {known})")
 
 
 def _str_list(path: Path, field: str, value: Any) -> list[str]:

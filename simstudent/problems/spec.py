@@ -15,6 +15,7 @@ from typing import Any, Iterable, Optional, Union
 
 from simstudent.grader.doctests import parse_doctests
 from simstudent.schema import Problem, TestCase
+from simstudent.errors import MissingFileError, NotFoundError, SimstudentError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -53,7 +54,7 @@ _TEST_FIELDS: dict[str, tuple[bool, tuple[type, str]]] = {
 }
 
 
-class ProblemSpecError(ValueError):
+class ProblemSpecError(SimstudentError, ValueError):
     """A problem spec that cannot be loaded: which file, which field, what is wrong."""
 
     def __init__(self, path: PathLike, field: str, message: str):
@@ -246,7 +247,7 @@ def resolve_course(dir_or_course: PathLike) -> Path:
     if named.is_dir():
         return named
     known = ", ".join(p.name for p in course_dirs()) or "none"
-    raise FileNotFoundError(f"no problem folder or course named {str(dir_or_course)!r} (courses: {known})")
+    raise MissingFileError(f"no problem folder or course named {str(dir_or_course)!r} (courses: {known})")
 
 
 def spec_files(paths: Iterable[PathLike]) -> list[Path]:
@@ -290,10 +291,10 @@ def find_problem(problem_id: str, search: Optional[Iterable[PathLike]] = None) -
         return _not_found(problem_id, folders)
     if len(hits) > 1:
         where = ", ".join(f"{h.parent.name}/{problem_id}" for h in hits)
-        raise LookupError(f"problem id {problem_id!r} is in several courses; name one of: {where}")
+        raise NotFoundError(f"problem id {problem_id!r} is in several courses; name one of: {where}")
     return load_problem_file(hits[0])
 
 
 def _not_found(problem_id: str, folders: list[Path]) -> Problem:
     where = ", ".join(str(f) for f in folders) or "(no course folders)"
-    raise KeyError(f"no problem {problem_id!r} in {where}")
+    raise NotFoundError(f"no problem {problem_id!r} in {where}")

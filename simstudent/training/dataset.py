@@ -19,6 +19,7 @@ from typing import Any, Sequence
 from simstudent.models.loading import encode_messages, encode_prompt
 from simstudent.prompts import get_template, render_example
 from simstudent.schema import Example, Problem
+from simstudent.errors import NotFoundError
 
 IGNORE_INDEX = -100
 
@@ -88,7 +89,7 @@ def build_features(
     stats = FeatureStats()
     missing = sorted({e.problem_id for e in examples} - set(problems))
     if missing:
-        raise KeyError(f"no problem spec for {len(missing)} problem(s) of the examples: {', '.join(missing[:10])}")
+        raise NotFoundError(f"no problem spec for {len(missing)} problem(s) of the examples: {', '.join(missing[:10])}")
     features = []
     for ex in examples:
         feat, cut_p, cut_c = tokenize_example(ex, problems[ex.problem_id], tokenizer, template, max_seq_len)

@@ -27,6 +27,7 @@ from simstudent.models.loading import load_model, load_tokenizer, pick_device, s
 from simstudent.schema import Example, Problem
 from simstudent.training.config import LoraTrainConfig
 from simstudent.training.dataset import IGNORE_INDEX, build_features, collate, fingerprint
+from simstudent.errors import ConfigError, InputError
 
 CKPT_DIR = "checkpoints"
 STATE_FILE = "state.json"
@@ -186,7 +187,7 @@ def train_lora(
     tokenizer = load_tokenizer(model_path, padding_side="right")
     features, stats = build_features(examples, problems, tokenizer, template, config.max_seq_len)
     if not features:
-        raise ValueError("no training examples")
+        raise InputError("no training examples")
     data_fp = fingerprint(examples)
     per_epoch, total_steps = _schedule(len(features), config)
     if resume and (out / META_FILE).is_file():
@@ -218,7 +219,7 @@ def train_lora(
         saved = _load_checkpoint(latest, model, opt, sched)
         for key in ("data_fingerprint", "template"):
             if saved.get(key) != run_state[key]:
-                raise ValueError(f"{latest}: cannot resume: {key} differs from this run's")
+                raise ConfigError(f"{latest}: cannot resume: {key} differs from this run's")
         step, losses = saved["step"], saved.get("recent_losses", [])
         last_loss = losses[-1] if losses else None
         console.print(f"[dim]resuming from {latest} (step {step}/{total_steps})[/]")

@@ -19,6 +19,7 @@ from simstudent.experiments.report import figures as F
 from simstudent.experiments.report.harmonize import harmonize_style
 from simstudent.experiments.report.tables import Table, build_tables, splits_of
 from simstudent.experiments.results import RunMetrics, load_run_metrics
+from simstudent.errors import InputError
 
 
 @dataclass
@@ -280,7 +281,7 @@ def build_report(
     out.mkdir(parents=True, exist_ok=True)
     loaded = [load_run_metrics(p) for p in paths]
     if not loaded:
-        raise ValueError("no runs given")
+        raise InputError("no runs given")
     warnings: list[str] = []
     loaded = harmonize_style(loaded, warnings)
     runs = [r for r, _ in loaded]
