@@ -207,8 +207,10 @@ def test_unavailable_isolation_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(sandbox, "probe", lambda level, cfg=None: (False, "bwrap not found on PATH"))
     with pytest.raises(sandbox.IsolationUnavailable, match="bwrap not found"):
         sandbox.resolve_isolation("bubblewrap")
-    level, reasons = sandbox.resolve_isolation("auto")
-    assert level == "none" and len(reasons) == 2
+    # "auto" never falls back to no sandbox: it refuses, and says how to ask for none explicitly.
+    with pytest.raises(sandbox.IsolationUnavailable, match="--isolation none"):
+        sandbox.resolve_isolation("auto")
+    assert sandbox.resolve_isolation("none")[0] == "none"
 
 
 def test_wire_rejects_garbage():

@@ -347,7 +347,8 @@ def test_writes_outside_the_sandbox(grader):
     code = "def square(x):\n" + "".join(f"    open({str(t)!r}, 'w').write('pwned')\n" for t in targets) + "    return x * x\n"
     result = grader.grade(SQUARE, code)
     assert result.error_type == "runtime"
-    assert not any(t.exists() for t in targets)
+    # /root is unreadable to an ordinary user running the tests (and so to its jobs): check what we can see.
+    assert not any(t.exists() for t in targets if os.access(t.parent, os.X_OK))
     assert_serving(grader)
 
 

@@ -10,21 +10,44 @@ from typing import Optional
 
 import typer
 
+from rich.markup import escape
+
 from simstudent.cli._common import console, fail, one_line, print_json
 
 data_app = typer.Typer(help="Inspect, convert and split student datasets.", no_args_is_help=True)
 
 _FORMAT_HELP = "Input format (progsnap2, dublin, jsonl); detected when omitted."
 _SKIP_HELP = "Skip malformed rows (and report how many and why) instead of stopping at the first."
+MIXED_HELP = ("Dublin-style CSV whose rows of one assignment carry different tests: 'error' (default: stop and "
+              "count them) or 'split' (one problem per test, ids <assignment>@test1, @test2, ...).")
 
 
-def _load(path: Path, fmt: Optional[str], skip_bad_rows: bool):
-    from simstudent.data import DataError, load_dataset
+def load_for_cli(path: Path, fmt: Optional[str], skip_bad_rows: bool, mixed_tests: str = "error"):
+    """Load a dataset for a command: its options checked, bad input a one-line error."""
+    from simstudent.data import detect_format, load_dataset
 
-    try:
-        return load_dataset(path, fmt, skip_bad_rows=skip_bad_rows)
-    except DataError as exc:
-        fail(str(exc))
+    if mixed_tests not in ("error", "split"):
+        fail(f"--mixed-tests must be error or split, not {mixed_tests!r}")
+    options = {}
+    if mixed_tests != "error":
+        if (fmt or detect_format(path)) != "dublin":
+            fail("--mixed-tests applies to Dublin-style CSV files only")
+        options["mixed_tests"] = mixed_tests
+    return load_dataset(path, fmt, skip_bad_rows=skip_bad_rows, **options)
+
+
+def print_provenance(dataset, console_=None) -> None:
+    """Every skipped-row count and every note (repairs, splits, synthetic ids) the importer recorded."""
+    out = console_ or console
+    prov = dataset.provenance
+    for reason, n in prov.skip_reasons.items():
+        out.print(f"[yellow]skipped {n:,}[/]: {escape(reason)}", soft_wrap=True)
+    for note in prov.notes:
+        out.print(f"[dim]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
+
+
+def _load(path: Path, fmt: Optional[str], skip_bad_rows: bool, mixed_tests: str = "error"):
+    return load_for_cli(path, fmt, skip_bad_rows, mixed_tests)
 
 
 @data_app.command("stats")
@@ -33,11 +56,12 @@ def stats(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     fmt: Optional[str] = typer.Option(None, "--format", help=_FORMAT_HELP),
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help=_SKIP_HELP),
+    mixed_tests: str = typer.Option("error", "--mixed-tests", help=MIXED_HELP),
 ) -> None:
     """Students, problems, submissions, streams, stream lengths, events by type."""
     from simstudent.data.stats import compute_stats
 
-    result = compute_stats(_load(path, fmt, skip_bad_rows))
+    result = compute_stats(_load(path, fmt, skip_bad_rows, mixed_tests))
     if as_json:
         print_json(result.to_dict())
         return
@@ -84,9 +108,9 @@ def _print_stats_tables(result) -> None:
         events.add_row(kind, f"{n:,}")
     console.print(events)
     for reason, n in result.skip_reasons.items():
-        console.print(f"[yellow]skipped {n:,}[/]: {reason}")
+        console.print(f"[yellow]skipped {n:,}[/]: {escape(reason)}", soft_wrap=True)
     for note in result.notes:
-        console.print(f"[dim]note: {note}[/]")
+        console.print(f"[dim]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
 
 
 @data_app.command("convert")
@@ -95,11 +119,13 @@ def convert(
     out: Path = typer.Argument(..., help="Output .jsonl file (simstudent native format)."),
     fmt: Optional[str] = typer.Option(None, "--format", help=_FORMAT_HELP),
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help=_SKIP_HELP),
+    mixed_tests: str = typer.Option("error", "--mixed-tests", help=MIXED_HELP),
 ) -> None:
     """Write a dataset as simstudent JSONL."""
     from simstudent.data.jsonl import write_dataset
 
-    dataset = _load(path, fmt, skip_bad_rows)
+    dataset = _load(path, fmt, skip_bad_rows, mixed_tests)
+    print_provenance(dataset)
     write_dataset(dataset, out)
     console.print(f"wrote {len(dataset.streams):,} streams, {dataset.n_submissions:,} submissions to {out}")
 
@@ -114,6 +140,7 @@ def split(
     itap_fold: Optional[int] = typer.Option(None, help="Use ITAP's CV/FoldN/Test.csv students as test students."),
     fmt: Optional[str] = typer.Option(None, "--format", help=_FORMAT_HELP),
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help=_SKIP_HELP),
+    mixed_tests: str = typer.Option("error", "--mixed-tests", help=MIXED_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Split into train / test_NS_OP / test_NS_NP and print the sizes."""
@@ -121,7 +148,7 @@ def split(
 
     from simstudent.data.splits import SplitConfig, make_split
 
-    dataset = _load(path, fmt, skip_bad_rows)
+    dataset = _load(path, fmt, skip_bad_rows, mixed_tests)
     try:
         config = SplitConfig(
             seed=seed, test_student_fraction=test_students, test_problem_fraction=test_problems, itap_fold=itap_fold

@@ -10,7 +10,10 @@ import typer
 from simstudent.cli._common import console, err_console, fail, print_json
 from simstudent.errors import SimstudentError
 
-_ISOLATION_HELP = "Sandbox: auto (strongest available), bubblewrap, unshare or none."
+_ISOLATION_HELP = ("Sandbox: auto (strongest that starts; refuses to grade when none does), bubblewrap, unshare, "
+                   "or none (no sandbox: untrusted code runs with your rights).")
+_MIXED_HELP = ("rows of one assignment with different tests: 'error' (default: stop and count them) or 'split' "
+               "(one problem per test, ids <assignment>@test1, ...).")
 _CONVENTION_HELP = "Pass rate printed: errors_as_zero (default) or errors_excluded (the paper's: undefined for errors)."
 
 
@@ -93,16 +96,16 @@ def _grade_files(files: list[Path], problem, grader, as_json: bool) -> None:
         console.print(res.feedback, markup=False, highlight=False)
 
 
-def _grade_dataset(path: Path, problems_dir: Optional[Path], grader, as_json: bool, show: int) -> None:
+def _grade_dataset(path: Path, problems_dir: Optional[Path], grader, as_json: bool, show: int,
+                   skip_bad_rows: bool = False, mixed_tests: str = "error") -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from simstudent.data import DataError, load_dataset
+    from simstudent.cli.data import load_for_cli, print_provenance
     from simstudent.grader.agreement import gradable, regrade_agreement
 
-    try:
-        dataset = load_dataset(path)
-    except DataError as exc:
-        fail(str(exc))
+    dataset = load_for_cli(path, None, skip_bad_rows, mixed_tests)
+    # Every repair, split and skipped row the importer made, before any number (stderr with --json).
+    print_provenance(dataset, err_console if as_json else console)
     if problems_dir is not None:
         from simstudent.problems import attach_problems
 
@@ -119,7 +122,9 @@ def _grade_dataset(path: Path, problems_dir: Optional[Path], grader, as_json: bo
         task = bar.add_task("grading", total=len(rows))
         report = regrade_agreement(dataset, grader, progress=lambda n: bar.advance(task, n))
     if as_json:
-        print_json(report.model_dump())
+        prov = dataset.provenance
+        print_json({**report.model_dump(), "skipped_rows": prov.skipped_rows, "skip_reasons": prov.skip_reasons,
+                    "notes": prov.notes})
         return
     from rich.table import Table
 
@@ -154,6 +159,9 @@ def register(app: typer.Typer) -> None:
         no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the grade cache."),
         convention: str = typer.Option("errors_as_zero", "--pass-rate-convention", help=_CONVENTION_HELP),
         show: int = typer.Option(20, "--show", help="With --dataset: disagreements listed in the text report."),
+        skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="With --dataset: skip malformed rows "
+                                           "(counted, the first few named) instead of stopping at the first."),
+        mixed_tests: str = typer.Option("error", "--mixed-tests", help="With --dataset: " + _MIXED_HELP),
     ) -> None:
         """Grade code files against a problem's tests, or re-grade a whole dataset."""
         if dataset is not None:
@@ -164,13 +172,13 @@ def register(app: typer.Typer) -> None:
                 fail("give FILES to grade (with --problem ID or --doctest TESTFILE), or --dataset PATH")
             if bool(problem) == bool(doctest_file):
                 fail("give exactly one of --problem ID or --doctest TESTFILE")
-            if problems_dir is not None:
-                fail("--problems only applies with --dataset")
+            if problems_dir is not None or skip_bad_rows or mixed_tests != "error":
+                fail("--problems, --skip-bad-rows and --mixed-tests only apply with --dataset")
         cfg = _config(workers, isolation, no_cache, timeout, convention)
         target = _problem_for(problem, doctest_file) if dataset is None else None
         with _make_grader(cfg) as grader:
             if dataset is not None:
-                _grade_dataset(dataset, problems_dir, grader, as_json, show)
+                _grade_dataset(dataset, problems_dir, grader, as_json, show, skip_bad_rows, mixed_tests)
             else:
                 _grade_files(list(files or []), target, grader, as_json)
 

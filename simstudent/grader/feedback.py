@@ -79,6 +79,11 @@ def render_feedback(problem: Problem, result: GradeResult, *, before_tests: Opti
             lines.append("# Error: " + result.error_message)
         else:
             lines.append("All tests passed!" if result.total else "There are no tests for this problem.")
+    skipped = [o.name or f"test {i + 1}" for i, o in enumerate(result.tests)
+               if (o.exception or "").startswith("not run")] if result.error_type != "compile" else []
+    if skipped:
+        why = "the code above failed first" if before_tests else "a test timed out"
+        lines += ["", f"# Not run ({why}, so the result was already decided): " + ", ".join(skipped)]
     failed = result.total - result.passed
     lines += ["", RULE, "Test summary", f"    {result.passed} test cases passed"]
     if failed:

@@ -19,7 +19,7 @@ from simstudent.grader.verdicts import build_result
 from simstudent.schema import GradeResult, Problem
 
 # Bump when a change can alter a verdict: cached results of older versions are ignored.
-GRADER_VERSION = "1"
+GRADER_VERSION = "2"
 log = logging.getLogger("simstudent.grader")
 
 
@@ -68,6 +68,7 @@ class Grader:
             "tests": [{"kind": t.kind, "source": t.source} for t in problem.tests],
             "per_test_timeout": self.config.per_test_timeout_s,
             "output_cap": self.config.output_cap_bytes,
+            "stop_at_timeout": self.config.stop_at_first_timeout,
         }
         t0 = time.perf_counter()
         resp = self._pool.run(job)

@@ -205,6 +205,8 @@ class Harness:
                 else:
                     obs = self._run(code_obj, ns, "")
             self.send(dict(obs, phase="test", i=i))
+            if obs["timed_out"] and self.job.get("stop_at_timeout", True):
+                break  # the verdict is fixed (runtime, timed out): the remaining tests would only cost time
         self.send({"phase": "done"})
 
 

@@ -38,6 +38,12 @@ SANDBOX_DIR = "/opt/simstudent-grader"  # where the worker files appear inside b
 LEVELS = ("bubblewrap", "unshare", "none")
 # What the worker keeps under bwrap as root: become the job's uid, signal and clean up after it.
 WORKER_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
+# Every place a job can write inside a namespaced sandbox: private per worker, emptied
+# after every job (the worker also removes SysV IPC objects), so nothing one submission
+# writes is seen by the next. Under bubblewrap everything else is read-only; under
+# unshare the worker mounts these privately and the rest of the host stays as it is.
+SCRATCH_DIRS = ("/tmp", "/dev/shm", "/dev/mqueue")
+UNSHARE_PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
 WORKER_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
@@ -86,7 +92,8 @@ def _python_roots(cfg: GraderConfig) -> list[str]:
 
 def _worker_opts(cfg: GraderConfig, index: int, *, pidns: bool, userns: bool, **extra) -> dict:
     uid = cfg.sandbox_uid - index if is_root() else None
-    return dict(uid=uid, pidns=pidns, userns=userns, workdir="/tmp", tmp_mb=cfg.tmp_size_mb, **extra)
+    return dict(uid=uid, pidns=pidns, userns=userns, workdir="/tmp", tmp_mb=cfg.tmp_size_mb,
+                scratch=list(SCRATCH_DIRS), **extra)
 
 
 def bubblewrap_argv(cfg: GraderConfig, opts: dict) -> list[str]:
@@ -122,8 +129,14 @@ def bubblewrap_argv(cfg: GraderConfig, opts: dict) -> list[str]:
         argv += ["--ro-bind", root, root]
     for name in SANDBOX_FILES:
         argv += ["--ro-bind", str(GRADER_DIR / name), f"{SANDBOX_DIR}/{name}"]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(cfg.tmp_size_mb * 1024 * 1024),
-             "--tmpfs", "/tmp", "--chdir", "/tmp", "--clearenv"]
+    size = str(cfg.tmp_size_mb * 1024 * 1024)
+    # /tmp and /dev/shm: private size-capped tmpfs; /dev/mqueue: this IPC namespace's
+    # POSIX message queues, mounted so the worker can list and remove them. Then the
+    # root and /dev are made read-only: as an ordinary user the sandbox's root tmpfs
+    # belongs to the job's uid, which could otherwise write anywhere in it.
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm",
+             "--mqueue", "/dev/mqueue", "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
+             "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
     for key, value in WORKER_ENV.items():
         argv += ["--setenv", key, value]
     argv += [python_executable(), *_python_flags(cfg), f"{SANDBOX_DIR}/worker.py", json.dumps(opts)]
@@ -138,8 +151,10 @@ def launch_spec(level: str, cfg: GraderConfig, index: int = 0, *, oneshot: bool 
         opts = _worker_opts(cfg, index, pidns=True, userns=not is_root(), **extra)
         return LaunchSpec(level, bubblewrap_argv(cfg, opts), dict(WORKER_ENV), opts=opts)
     if level == "unshare":
-        opts = _worker_opts(cfg, index, pidns=True, userns=not is_root(), private_tmp=True,
+        private = [d for d in UNSHARE_PRIVATE_DIRS if os.path.isdir(d)]
+        opts = _worker_opts(cfg, index, pidns=True, userns=not is_root(), private_tmp=True, private_dirs=private,
                             expose=_python_roots(cfg), **extra)
+        opts["scratch"] = private
         argv = [shutil.which("unshare") or "unshare", "--fork", "--pid", "--mount-proc", "--net", "--ipc", "--uts",
                 "--propagation", "private", "--kill-child"]
         if not is_root():
@@ -150,6 +165,7 @@ def launch_spec(level: str, cfg: GraderConfig, index: int = 0, *, oneshot: bool 
         scratch = tempfile.mkdtemp(prefix="simstudent-grader-")
         opts = _worker_opts(cfg, index, pidns=False, userns=False, pdeathsig=True, **extra)
         opts["workdir"] = scratch
+        opts["scratch"] = [scratch]  # the host's /tmp and /dev/shm stay shared: no isolation at this level
         if opts["uid"] is not None:
             os.chown(scratch, opts["uid"], opts["uid"])
         argv = [python_executable(), *_python_flags(cfg), worker, json.dumps(opts)]
@@ -207,24 +223,50 @@ def probe_info(level: str, cfg: GraderConfig | None = None) -> dict:
     return dict(_probe_cached(level, bool(cfg and cfg.allow_site_packages))[2])
 
 
+def how_to_fix(level: str, why: str) -> str:
+    """What to install or change so ``level`` can start, from the probe's reason."""
+    text = why.lower()
+    if "not found on path" in text:
+        return ("install bubblewrap (Debian/Ubuntu: apt-get install -y bubblewrap; Fedora: dnf install bubblewrap)"
+                if level == "bubblewrap" else "install util-linux (it provides unshare)")
+    if not is_root() and any(s in text for s in ("user namespace", "uid map", "operation not permitted",
+                                                  "permission denied", "no permissions")):
+        return ("allow unprivileged user namespaces: sysctl -w kernel.unprivileged_userns_clone=1 (Debian), "
+                "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (Ubuntu 23.10+), "
+                "or raise user.max_user_namespaces above 0; in a container, run it with --privileged "
+                "or a seccomp profile that allows unshare/clone(CLONE_NEWUSER)")
+    if "cannot read" in text or "no such file" in text:
+        return ("make the interpreter readable to the sandbox's uid (chmod o+rX along its path) "
+                "or run the grader with a system Python (/usr/bin/python3)")
+    return "run `simstudent doctor` for details"
+
+
 def resolve_isolation(choice: str, cfg: GraderConfig | None = None) -> tuple[str, list[str]]:
     """The level to use for ``choice`` ("auto" picks the strongest that works) and
-    the reasons stronger levels were passed over. IsolationUnavailable when an
-    explicitly requested level cannot start."""
+    the reasons stronger levels were passed over.
+
+    Raises :class:`IsolationUnavailable` when the requested level, or with "auto"
+    every sandboxed level, cannot start: running without a sandbox is never chosen
+    silently, only by asking for ``isolation="none"``.
+    """
     if choice == "none":
         return "none", ["isolation 'none' requested"]
     if choice != "auto":
         ok, why = probe(choice, cfg)
         if not ok:
-            raise IsolationUnavailable(f"isolation {choice!r} is not available here: {why} (see `simstudent doctor`)")
+            raise IsolationUnavailable(f"isolation {choice!r} is not available here: {why}; to fix: "
+                                       f"{how_to_fix(choice, why)} (see `simstudent doctor`)")
         return choice, []
     reasons = []
     for level in ("bubblewrap", "unshare"):
         ok, why = probe(level, cfg)
         if ok:
             return level, reasons
-        reasons.append(f"{level}: {why}")
-    return "none", reasons
+        reasons.append(f"{level}: {why} (to fix: {how_to_fix(level, why)})")
+    raise IsolationUnavailable(
+        "no sandbox can start here, so submissions will not be run: " + "; ".join(reasons)
+        + ". To grade without any sandbox (untrusted code then runs with your rights), ask for it explicitly: "
+        "--isolation none, or GraderConfig(isolation='none')")
 
 
 def userns_status() -> str:
@@ -260,6 +302,26 @@ def diagnose() -> list[tuple[str, str]]:
     for level in ("bubblewrap", "unshare"):
         ok, why = probe(level)
         lines.append((f"{level} sandbox", ("works: " if ok else "unavailable: ") + why))
-    level, _ = resolve_isolation("auto")
-    lines.append(("isolation in force (auto)", level + ("  <-- WARNING: no sandbox" if level == "none" else "")))
+        if not ok:
+            lines.append((f"  to enable {level}", how_to_fix(level, why)))
+    try:
+        level, _ = resolve_isolation("auto")
+    except IsolationUnavailable:
+        lines.append(("isolation in force (auto)", "none available: grading refuses to run (WARNING) unless "
+                                                   "--isolation none is given"))
+        return lines
+    lines.append(("isolation in force (auto)", level))
+    info = probe_info(level)
+    uid = info.get("job_uid")
+    if uid is not None:
+        lines.append(("submissions run as", f"uid {uid} (worker i: uid {uid} - i)"))
+    elif is_root():
+        lines.append(("submissions run as", "uid 0: WARNING: the sandbox uid cannot read the interpreter ("
+                      + "; ".join(info.get("notes") or []) + "); fix: chmod o+rX along the interpreter's path "
+                      "or use a system Python"))
+    else:
+        lines.append(("submissions run as", f"uid {os.geteuid()} (this user, inside a user namespace)"))
+    unreadable = [r for r in _python_roots(GraderConfig(cache_path=None, workers=1)) if not os.access(r, os.R_OK | os.X_OK)]
+    if unreadable:
+        lines.append(("interpreter paths", "not readable by this user: " + ", ".join(unreadable) + " (WARNING)"))
     return lines

@@ -24,16 +24,67 @@ def prctl(option: int, arg: int) -> bool:
         return False
 
 
-def mount_private_tmp(size_mb: int) -> bool:
-    """tmpfs on /tmp (needs a private mount namespace and CAP_SYS_ADMIN in it)."""
+def mount_private(dirs: list[str], size_mb: int) -> list[str]:
+    """A fresh tmpfs on each of ``dirs`` (an mqueue file system on ``/dev/mqueue``);
+    needs a private mount namespace and CAP_SYS_ADMIN in it. Returns the ones that failed."""
+    failed = []
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        opts = f"size={size_mb}m,mode=1777".encode()
-        return libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, opts) == 0
     except Exception:
-        return False
+        return list(dirs)
+    for d in dirs:
+        if d == "/dev/mqueue":
+            ok = libc.mount(b"mqueue", d.encode(), b"mqueue", 0, None) == 0
+        else:
+            ok = libc.mount(b"tmpfs", d.encode(), b"tmpfs", 0, f"size={size_mb}m,mode=1777".encode()) == 0
+        if not ok:
+            failed.append(f"{d} (errno {ctypes.get_errno()})")
+    return failed
+
+
+def remove_sysv_ipc() -> int:
+    """Remove every SysV shared-memory segment, message queue and semaphore set this
+    IPC namespace holds (the sandbox's own: none of them is the host's). Returns how
+    many were removed; only objects this uid owns (or may control) can go."""
+    import ctypes
+
+    ipc_rmid, removed = 0, 0
+    libc = None
+    for kind in ("shm", "msg", "sem"):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as fh:
+                rows = fh.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) < 2:
+                continue
+            if libc is None:
+                libc = ctypes.CDLL(None, use_errno=True)
+            ident = int(fields[1])
+            if kind == "shm":
+                ok = libc.shmctl(ident, ipc_rmid, None) == 0
+            elif kind == "msg":
+                ok = libc.msgctl(ident, ipc_rmid, None) == 0
+            else:
+                ok = libc.semctl(ident, 0, ipc_rmid) == 0
+            removed += ok
+    return removed
+
+
+def sysv_ipc_in_use() -> bool:
+    """Does this IPC namespace hold any SysV object? (Cheap: three small /proc reads.)"""
+    for kind in ("shm", "msg", "sem"):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as fh:
+                if len(fh.read().splitlines()) > 1:
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 def expose(roots: list[str]) -> list[str]:

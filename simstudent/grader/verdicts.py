@@ -20,6 +20,7 @@ from simstudent.schema import GradeResult, IsolationLevel, Problem, TestCase, Te
 _PARSER = doctest.DocTestParser()
 _CHECKER = doctest.OutputChecker()
 TRUNCATED_NOTE = "\n...(output truncated)"
+NOT_RUN = "not run: the verdict was already fixed when"  # + " test N timed out"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -145,8 +146,10 @@ def build_result(problem: Problem, resp: dict, *, isolation: IsolationLevel, dur
     done = bool(resp.get("done"))
     timed_out = any(o.timed_out for o in outcomes)
     message = None
-    if not done:
-        k = len(outcomes)
+    k = len(outcomes)
+    if done and k < total:  # the harness stopped at a timed-out test: the verdict was fixed
+        outcomes += not_run(f"{NOT_RUN} test {k} timed out", start=k)
+    elif not done:
         if resp.get("timed_out") or resp.get("exit_signal") == signal.SIGXCPU:
             timed_out = True
             where = "the whole submission" if resp.get("timeout_phase") == "wall" else "a test"
@@ -155,7 +158,8 @@ def build_result(problem: Problem, resp: dict, *, isolation: IsolationLevel, dur
             if top is None and k == 0 and any(t.kind != "io" for t in tests):
                 return finish("runtime", not_run("not run: the top-level code did not finish"), message, True,
                               before_tests="timed out")
-            outcomes += not_run(message, timed_out_at=k, start=k)
+            outcomes += not_run(message, timed_out_at=k, start=k)[:1]
+            outcomes += not_run(f"{NOT_RUN} test {k + 1} timed out", start=k + 1)
         else:
             message = _crash_reason(resp)
             outcomes += not_run(message, start=k)

@@ -20,7 +20,8 @@ import sys
 import time
 
 from sysutil import (PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, children, count_uid_tasks,
-                     expose, mount_private_tmp, prctl, rmtree_contents, uid_can_run_python)
+                     expose, mount_private, prctl, remove_sysv_ipc, rmtree_contents, sysv_ipc_in_use,
+                     uid_can_run_python)
 from wire import FrameBuffer, FrameError, read_frame, write_frame
 
 RESULT_FD, CONTROL_FD = 3, 4
@@ -38,6 +39,9 @@ class Worker:
         self.uid = opts.get("uid")  # drop to this uid in each child (root only)
         self.pidns = bool(opts.get("pidns"))  # alone in a pid namespace with our jobs
         self.workdir = opts.get("workdir") or "/tmp"
+        # Every place a job can write; emptied after each job (see sandbox.SCRATCH_DIRS).
+        self.scratch = [d for d in (opts.get("scratch") or [self.workdir]) if os.path.isdir(d)]
+        self.private_ipc = bool(opts.get("pidns"))  # namespaced levels have an IPC namespace of their own
         if self.uid is not None:
             self.nproc_base = 0  # a uid of the job's own: it starts with no tasks
         elif opts.get("userns"):
@@ -69,7 +73,8 @@ class Worker:
         resp["leftovers"] = self._cleanup(pid)
         if resp["leftovers"] < 0:
             resp["restart"] = True  # something would not die: the pool replaces this sandbox
-        self._clean_workdir()
+        if not self._clean_scratch():
+            resp["restart"] = True  # what the job left could not be removed: a fresh sandbox for the next one
         resp["elapsed"] = time.monotonic() - t0
         resp["id"] = req.get("id")
         return resp
@@ -109,6 +114,7 @@ class Worker:
             prctl(PR_SET_NO_NEW_PRIVS, 1)
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
             os.environ.clear()  # also unsets the C-level environment
+            os.environ["HOME"] = self.workdir  # `~` is the fresh working directory, never a real home
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_DFL)
             nonce = os.read(CONTROL_FD, 64).decode()
@@ -217,6 +223,8 @@ class Worker:
             resp["done"] = True
             return []
         if phase == "done":
+            if len(resp["tests"]) < n_tests and not (resp["tests"] and resp["tests"][-1]["timed_out"]):
+                raise FrameError("'done' before every test ran, without a timeout")
             resp["done"] = True
             return []
         if phase == "compiled":
@@ -229,7 +237,10 @@ class Worker:
         if frame.get("i") != len(resp["tests"]):
             raise FrameError(f"test result {frame.get('i')!r} out of order")
         resp["tests"].append(obs)
-        return ["test"] if len(resp["tests"]) < n_tests else ["done"]
+        if len(resp["tests"]) >= n_tests:
+            return ["done"]
+        # After a timed-out test the harness stops (the verdict is fixed) unless told to go on.
+        return ["test", "done"] if obs["timed_out"] else ["test"]
 
     @staticmethod
     def _observation(frame: dict) -> dict:
@@ -287,12 +298,32 @@ class Worker:
             time.sleep(0.0005)
         return killed
 
-    def _clean_workdir(self) -> None:
-        try:
-            if os.listdir(self.workdir):
-                rmtree_contents(self.workdir)
-        except OSError:
-            pass
+    def _clean_scratch(self) -> bool:
+        """Empty every writable place and drop the job's SysV IPC objects; False if
+        anything is left (the pool then replaces this worker's whole sandbox)."""
+        clean = True
+        for d in self.scratch:
+            try:
+                if not os.listdir(d):
+                    continue
+            except PermissionError:  # a job that owns d (no user drop) may have chmod-ed it
+                pass
+            except OSError:
+                continue
+            try:
+                os.chmod(d, 0o1777)
+            except OSError:
+                pass
+            try:
+                rmtree_contents(d)
+                clean = clean and not os.listdir(d)
+            except OSError:
+                clean = False
+        if self.private_ipc and sysv_ipc_in_use():
+            if self.uid is None:
+                remove_sysv_ipc()  # the job ran as this uid: it may remove them
+            clean = clean and not sysv_ipc_in_use()
+        return clean
 
 
 def _describe_status(resp: dict, status) -> None:
@@ -318,9 +349,11 @@ def main(argv: list[str]) -> int:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import harness  # noqa: F401  (loaded before forking)
 
-    if opts.get("private_tmp") and not mount_private_tmp(int(opts.get("tmp_mb", 64))):
-        write_frame(proto_out, {"ready": False, "error": "could not mount a private /tmp"})
-        return 1
+    if opts.get("private_tmp"):
+        failed = mount_private(opts.get("private_dirs") or ["/tmp"], int(opts.get("tmp_mb", 64)))
+        if failed:
+            write_frame(proto_out, {"ready": False, "error": "could not mount a private " + ", ".join(failed)})
+            return 1
     notes = expose(opts["expose"]) if opts.get("expose") and os.geteuid() == 0 else []
     if opts.get("uid") is not None and not uid_can_run_python(opts["uid"]):
         notes.append(f"uid {opts['uid']} cannot read {os.path.dirname(os.__file__)}: jobs keep uid {os.getuid()}")
