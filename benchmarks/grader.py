@@ -10,14 +10,22 @@ Submissions whose code loops forever cost the per-test timeout in either grader 
 say nothing about overhead, so a selection pass (the pool, short timeout) keeps the
 first N rows in file order that finish; the excluded rows are counted.
 
-    python3 benchmarks/grader.py [--csv PATH] [--n 1000] [--workers K] [--isolation auto]
+A second comparison, the looping-heavy mix: the same submissions with each
+problem's assert split into one test per ``and``-ed condition (2-8 tests per problem)
+and 5 % of them (every 20th) made to loop forever. The pool grades it twice, once
+stopping at the first timed-out test (the default: the verdict is already fixed) and
+once running every remaining test to its timeout (the former behaviour,
+``stop_at_first_timeout=False``); ``looping-mix ratio`` is the second time over the first.
 
-Last line: ``ratio: X`` (baseline wall time / pool wall time).
+    python3 benchmarks/grader.py [--csv PATH] [--n 1000] [--workers K] [--isolation auto] [--loop-share 0.05]
+
+Last lines: ``looping-mix ratio: Y`` and ``ratio: X`` (baseline wall time / pool wall time).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import statistics
 import sys
@@ -76,6 +84,34 @@ class FreshProcessGrader:
                             timeout_s=self.config.per_test_timeout_s, wall_s=self.config.wall_clock_s)
 
 
+def split_asserts(problem: Problem) -> Problem:
+    """One assert test per ``and``-ed condition of the problem's single assert (as a
+    course with several tests per problem would have); unsplittable tests stay whole."""
+    source = problem.tests[0].source
+    try:
+        stmt = ast.parse(source).body[0]
+    except (SyntaxError, IndexError):
+        return problem
+    if not (isinstance(stmt, ast.Assert) and isinstance(stmt.test, ast.BoolOp) and isinstance(stmt.test.op, ast.And)):
+        return problem
+    parts = [ast.get_source_segment(source, v) for v in stmt.test.values]
+    tests = [TestCase(kind="assert", source=f"assert {p}", name=f"{problem.id}_test{i + 1}") for i, p in enumerate(parts)]
+    return problem.model_copy(update={"tests": tests})
+
+
+def looping_mix(pairs: list[tuple[Problem, str]], share: float) -> list[tuple[Problem, str]]:
+    """``pairs`` with split tests; every (1/share)-th submission redefined to loop forever."""
+    every = max(1, round(1 / share)) if share > 0 else 0
+    split: dict[str, Problem] = {}
+    out = []
+    for i, (problem, code) in enumerate(pairs):
+        problem = split.setdefault(problem.id, split_asserts(problem))
+        if every and i % every == every - 1:
+            code += f"\n\ndef {problem.function_name}(*args, **kwargs):\n    while True:\n        pass\n"
+        out.append((problem, code))
+    return out
+
+
 def timed(grade, pairs, workers: int) -> tuple[float, list[GradeResult]]:
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as ex:
@@ -96,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--isolation", default="auto", choices=["auto", "bubblewrap", "unshare", "none"])
+    ap.add_argument("--loop-share", type=float, default=0.05, help="Share of looping submissions in the mix.")
     args = ap.parse_args(argv)
     if not args.csv.exists():
         print(f"error: Dublin CSV not found at {args.csv} (pass --csv)", file=sys.stderr)
@@ -113,12 +150,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"isolation: {level}; workers: {cfg.workers}; {len(chosen)} submissions "
               f"({excluded} of the first {len(candidates)} rows time out and were left out)")
         pool_wall, pool_res = timed(pool.grade, chosen, cfg.workers)
+        mix = looping_mix(chosen, args.loop_share)
+        stop_wall, stop_res = timed(pool.grade, mix, cfg.workers)
+    with Grader(cfg.model_copy(update={"stop_at_first_timeout": False})) as old:
+        old.grade_many(mix[: 2 * cfg.workers])  # start the workers before the clock
+        all_wall, all_res = timed(old.grade, mix, cfg.workers)
     base = FreshProcessGrader(cfg, level)
     base_wall, base_res = timed(base.grade, chosen, cfg.workers)
     same = sum(a.error_type == b.error_type and a.passed == b.passed for a, b in zip(pool_res, base_res))
     print(describe("pool", pool_wall, pool_res))
     print(describe("baseline", base_wall, base_res))
     print(f"verdicts identical on {same}/{len(chosen)} submissions")
+    n_tests = sum(len(p.tests) for p, _ in mix) / len(mix)
+    loops = sum(r.timed_out for r in all_res)
+    same_mix = sum(a.error_type == b.error_type and a.timed_out == b.timed_out for a, b in zip(stop_res, all_res))
+    print(f"looping mix: {len(mix)} submissions, {n_tests:.1f} tests each on average, {loops} time out "
+          f"({args.loop_share:.0%} made to loop); error types identical on {same_mix}/{len(mix)}")
+    print(describe("stop", stop_wall, stop_res) + "  (stop at the first timeout)")
+    print(describe("run-all", all_wall, all_res) + "  (run every test, the former behaviour)")
+    print(f"looping-mix ratio: {all_wall / stop_wall:.1f}")
     print(f"ratio: {base_wall / pool_wall:.1f}")
     return 0
 

@@ -41,14 +41,19 @@ class TestCase(_Model):
       (e.g. the Dublin ``test`` column).
     - ``io``: the whole program runs with ``source`` as stdin; its stdout must equal
       ``expected`` (trailing whitespace ignored).
+    - ``script``: the program runs afresh in a process of its own, with ``stdin`` as
+      input; then ``source``, if not empty, is evaluated as an expression and its repr
+      must match ``expected`` (as doctest compares); with no expression the program's
+      stdout must equal ``expected`` (trailing whitespace ignored).
     """
 
     __test__ = False  # not a pytest test class
 
-    kind: Literal["doctest", "assert", "io"]
+    kind: Literal["doctest", "assert", "io", "script"]
     source: str
     expected: str = ""
     name: str = ""
+    stdin: str = ""  # script tests: what the program reads from standard input
 
 
 class Problem(_Model):

@@ -35,8 +35,13 @@ def _comment_block(text: Optional[str]) -> list[str]:
 
 def _test_lines(test: TestCase, outcome: TestOutcome) -> list[str]:
     lines: list[str] = []
-    if test.kind == "io":
-        lines += ["Input:"] + ["    " + line for line in (test.source.rstrip("\n").split("\n") if test.source else ["(none)"])]
+    if test.kind in ("io", "script"):
+        stdin = test.source if test.kind == "io" else test.stdin
+        if test.kind == "script":
+            lines.append("# Your program was run from the start, on its own, with this input:")
+        lines += ["Input:"] + ["    " + line for line in (stdin.rstrip("\n").split("\n") if stdin else ["(none)"])]
+        if test.kind == "script" and test.source.strip():
+            lines += ["then:"] + _prompt(test.source)
     else:
         lines += _prompt(test.source)
     if outcome.timed_out:
@@ -44,7 +49,7 @@ def _test_lines(test: TestCase, outcome: TestOutcome) -> list[str]:
         lines.append("# Check for an infinite loop or a recursion that never reaches its base case.")
         return lines
     if outcome.exception is not None:
-        if test.kind != "io" or outcome.got is None:
+        if test.kind not in ("io", "script") or outcome.got is None:
             exc = outcome.exception
             lines += ["Traceback (most recent call last):", "  ...", exc if len(exc) <= 500 else exc[:500] + "..."]
         if test.kind == "assert":

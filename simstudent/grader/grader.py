@@ -65,7 +65,7 @@ class Grader:
             "code": code,
             "fixed_code": problem.fixed_code,
             # Only the sources travel: expected outputs stay in this process.
-            "tests": [{"kind": t.kind, "source": t.source} for t in problem.tests],
+            "tests": [{"kind": t.kind, "source": t.source, "stdin": t.stdin} for t in problem.tests],
             "per_test_timeout": self.config.per_test_timeout_s,
             "output_cap": self.config.output_cap_bytes,
             "stop_at_timeout": self.config.stop_at_first_timeout,

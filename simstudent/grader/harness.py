@@ -14,11 +14,12 @@ from __future__ import annotations
 import builtins
 import io
 import os
+import select
 import signal
 import sys
 import traceback
 
-from wire import write_frame  # noqa: E402  (imported as a sibling inside the sandbox)
+from wire import FrameError, read_frame, write_frame  # noqa: E402  (siblings inside the sandbox)
 
 SUBMISSION_FILE = "<submission>"
 MAX_EXC_CHARS = 2000
@@ -182,8 +183,10 @@ class Harness:
             return
         self.send({"phase": "compiled"})
 
+        # Before any student code runs: a pristine process to fork each script test from.
+        scripts = _ScriptRunner(self, program) if any(t["kind"] == "script" for t in tests) else None
         ns: dict = {"__name__": "submission", "__builtins__": builtins}
-        if any(t["kind"] != "io" for t in tests):
+        if any(t["kind"] in SHARED_NAMESPACE_KINDS for t in tests):
             # Top-level code runs once; doctest and assert tests share its namespace.
             top = self._run(program, ns, "")
             self.send(dict(top, phase="toplevel"))
@@ -193,6 +196,8 @@ class Harness:
             kind, src = test["kind"], test["source"]
             if kind == "io":
                 obs = self._run(program, {"__name__": "__main__", "__builtins__": builtins}, src, clean_exit_ok=True)
+            elif kind == "script":
+                obs = scripts.run(i)  # type: ignore[union-attr]
             else:
                 try:
                     if kind == "doctest":
@@ -208,6 +213,91 @@ class Harness:
             if obs["timed_out"] and self.job.get("stop_at_timeout", True):
                 break  # the verdict is fixed (runtime, timed out): the remaining tests would only cost time
         self.send({"phase": "done"})
+
+
+    def run_script(self, program, test: dict) -> dict:
+        """In a fresh fork: the whole program as ``__main__`` with the test's stdin, then
+        (optionally) its expression, whose repr is the observed output."""
+        ns = {"__name__": "__main__", "__builtins__": builtins}
+        obs = self._run(program, ns, test.get("stdin") or "", clean_exit_ok=True)
+        expression = test["source"]
+        if not expression.strip() or obs["exc"] is not None or obs["timed_out"]:
+            return obs
+        try:
+            code_obj = self._compile(expression + "\n", "<script test>", "single")
+        except BaseException as exc:  # noqa: BLE001 - reported as the test's exception
+            return {"out": "", "truncated": False, "exc": _exc_info(exc, 0), "timed_out": False}
+        return self._run(code_obj, ns, "")
+
+
+class _ScriptRunner:
+    """Forks, before any student code runs, a process that stays pristine and forks one
+    fresh child per ``script`` test: each test sees the program run from scratch (no
+    module, global or builtin changed by the top-level run or by an earlier test)."""
+
+    def __init__(self, harness: Harness, program) -> None:
+        self.harness = harness
+        cmd_r, self.cmd_w = os.pipe()
+        self.res_r, res_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(self.cmd_w)
+            os.close(self.res_r)
+            self._serve(program, cmd_r, res_w)
+            os._exit(0)
+        os.close(cmd_r)
+        os.close(res_w)
+
+    def run(self, i: int) -> dict:
+        """Observation of script test ``i`` (the server enforces its time limit)."""
+        try:
+            os.write(self.cmd_w, b"%d\n" % i)
+            obs = read_frame(self.res_r)
+        except (OSError, EOFError, FrameError):
+            obs = None
+        if not isinstance(obs, dict) or not isinstance(obs.get("out"), str):
+            return {"out": "", "truncated": False, "timed_out": False,
+                    "exc": {"type": "RuntimeError", "msg": "RuntimeError: the test's fresh run reported nothing\n",
+                            "line": None}}
+        return obs
+
+    def _serve(self, program, cmd_r: int, res_w: int) -> None:
+        h = self.harness
+        h.pid = os.getpid()
+        lines = os.fdopen(cmd_r, "rb", buffering=0)
+        deadline_s = h.timeout + 0.15  # the child's own alarm fires first; this catches one that ignores it
+        for line in lines:
+            test = h.job["tests"][int(line)]
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(r)
+                h.pid = os.getpid()
+                try:
+                    obs = h.run_script(program, test)
+                    write_frame(w, obs)
+                finally:
+                    os._exit(0)
+            os.close(w)
+            obs = None
+            if select.select([r], [], [], deadline_s)[0]:
+                try:
+                    obs = read_frame(r)
+                except (OSError, EOFError, FrameError):
+                    obs = None
+            else:
+                obs = {"out": "", "truncated": False, "exc": None, "timed_out": True}
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            os.waitpid(pid, 0)
+            os.close(r)
+            write_frame(res_w, obs if obs is not None else {})
+
+
+# Kinds judged in the namespace the top-level code leaves (run once, in order).
+SHARED_NAMESPACE_KINDS = ("doctest", "assert")
 
 
 def _exit_builtin(code=None):

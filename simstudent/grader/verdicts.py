@@ -73,7 +73,13 @@ def judge(test: TestCase, obs: dict, timeout_s: float) -> TestOutcome:
         if exc["type"] == "AssertionError":
             return TestOutcome(**base, passed=False, got=_last_line(exc))
         return TestOutcome(**base, passed=False, got=out or None, exception=_last_line(exc))
-    # io: the whole program's stdout against the expected text, trailing whitespace ignored
+    if test.kind == "script" and test.source.strip():
+        # The expression's value, printed as its repr, compared as doctest compares.
+        if exc is not None:
+            return TestOutcome(**base, passed=False, got=out or None, exception=_last_line(exc))
+        want = test.expected + "\n" if test.expected else ""
+        return TestOutcome(**base, passed=_CHECKER.check_output(want, obs["out"], 0), got=out)
+    # io (and script without an expression): the program's stdout, trailing whitespace ignored
     if exc is not None:
         return TestOutcome(**base, passed=False, got=out or None, exception=_last_line(exc))
     return TestOutcome(**base, passed=_normalise(obs["out"]) == _normalise(test.expected), got=out)
@@ -155,7 +161,7 @@ def build_result(problem: Problem, resp: dict, *, isolation: IsolationLevel, dur
             where = "the whole submission" if resp.get("timeout_phase") == "wall" else "a test"
             limit = wall_s if resp.get("timeout_phase") == "wall" else timeout_s
             message = f"TimeoutError: {where} ran longer than {limit:g} s and was killed"
-            if top is None and k == 0 and any(t.kind != "io" for t in tests):
+            if top is None and k == 0 and any(t.kind in ("doctest", "assert") for t in tests):
                 return finish("runtime", not_run("not run: the top-level code did not finish"), message, True,
                               before_tests="timed out")
             outcomes += not_run(message, timed_out_at=k, start=k)[:1]

@@ -27,7 +27,7 @@ PathLike = Union[str, Path]
 # Folders under scenarios/ that hold something other than problem specs.
 NON_COURSE_DIRS = frozenset({"personas"})
 
-TEST_KINDS = ("assert", "io", "doctest")
+TEST_KINDS = ("assert", "io", "doctest", "script")
 
 # key -> (required, expected python type, human name of the type)
 _STR = (str, "a string")
@@ -48,9 +48,10 @@ _FIELDS: dict[str, tuple[bool, tuple[type, str]]] = {
 }
 _TEST_FIELDS: dict[str, tuple[bool, tuple[type, str]]] = {
     "kind": (True, _STR),
-    "source": (True, _STR),
+    "source": (False, _STR),  # required except for script tests (there: an optional expression)
     "expected": (False, _STR),
     "name": (False, _STR),
+    "stdin": (False, _STR),  # script tests only
 }
 
 
@@ -130,9 +131,13 @@ def _extra_tests(path: Path, raw: list[Any]) -> list[TestCase]:
             raise ProblemSpecError(
                 path, f"{where}kind", f"unknown test kind {kind!r} (use one of {', '.join(TEST_KINDS)})"
             )
-        source = table["source"]
-        if not source.strip():
-            raise ProblemSpecError(path, f"{where}source", "is empty")
+        source = table.get("source", "")
+        if not source.strip() and kind != "script":
+            raise ProblemSpecError(path, f"{where}source", "is missing or empty")
+        if "stdin" in table and kind != "script":
+            raise ProblemSpecError(path, f"{where}stdin", f"only script tests take stdin (an {kind} test's input "
+                                                           "is its source)" if kind == "io" else
+                                   "only script tests take stdin")
         name = table.get("name") or f"test {i + 1}"
         if kind == "doctest" and source.lstrip().startswith(">>>") and "expected" not in table:
             # A block of doctest text; it may hold several examples.
@@ -145,7 +150,13 @@ def _extra_tests(path: Path, raw: list[Any]) -> list[TestCase]:
                 compile(source, f"<{where}source>", "exec")
             except SyntaxError as exc:
                 raise ProblemSpecError(path, f"{where}source", f"is not valid Python: {exc.msg}") from None
-        out.append(TestCase(kind=kind, source=source, expected=table.get("expected", ""), name=name))
+        elif kind == "script" and source.strip():
+            try:
+                compile(source, f"<{where}source>", "eval")
+            except SyntaxError as exc:
+                raise ProblemSpecError(path, f"{where}source", f"is not a Python expression: {exc.msg}") from None
+        out.append(TestCase(kind=kind, source=source, expected=table.get("expected", ""), name=name,
+                            stdin=table.get("stdin", "")))
     return out
 
 
