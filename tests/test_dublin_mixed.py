@@ -112,3 +112,12 @@ def test_skip_bad_rows_on_grade_dataset_counts_and_names_them(tmp_path):
 def test_mixed_tests_flag_only_for_dublin(tmp_path):
     res = runner.invoke(app, ["data", "stats", str(tmp_path), "--mixed-tests", "split"])
     assert res.exit_code == 2
+
+
+@pytest.mark.parametrize("command", [["data", "stats"], ["data", "convert"], ["data", "split"], ["grade"], ["run"],
+                                     ["cohort"], ["train"], ["metrics"], ["eval", "exp1"], ["eval", "exp2"],
+                                     ["eval", "rollout"]])
+def test_every_command_that_reads_a_dataset_can_skip_bad_rows(command):
+    res = runner.invoke(app, [*command, "--help"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    assert "--skip-bad-rows" in res.output

@@ -41,17 +41,19 @@ _LABEL = typer.Option(None, "--label", help="Model name shown in the report's ta
 _BINS = typer.Option(10, "--bins", min=1, help="Normalised-step bins of the progress curves (Fig. 4).")
 _OVERWRITE = typer.Option(False, "--overwrite", help="Start over in an existing run folder.")
 _QUIET = typer.Option(False, "--quiet", help="No progress bars.")
+_SKIP = typer.Option(False, "--skip-bad-rows", help="Skip malformed rows of --data (counted, the first few named).")
 
 
 def _data_cfg(data: str, split: str, split_seed: int, test_fraction: float, problem_fraction: float,
-              itap_fold: Optional[int], problems: Optional[str], max_streams: Optional[int] = None):
+              itap_fold: Optional[int], problems: Optional[str], max_streams: Optional[int] = None,
+              skip_bad_rows: bool = False):
     from simstudent.experiments.inputs import DataConfig
 
     if split not in ("test_NS_OP", "test_NS_NP"):
         fail(f"--split must be test_NS_OP or test_NS_NP, got {split!r}")
     return DataConfig(data=data, split=split, split_seed=split_seed, test_fraction=test_fraction,  # type: ignore[arg-type]
                       problem_fraction=problem_fraction, itap_fold=itap_fold, problems=problems,
-                      max_streams=max_streams)
+                      max_streams=max_streams, skip_bad_rows=skip_bad_rows)
 
 
 def _gen_cfg(model, adapter, backend, base_url, template, samples, batch_size, max_new_tokens, seed, threads=None):
@@ -124,7 +126,7 @@ def _run_exp(exp: str, **kw) -> None:
         cfg = ExperimentConfig(
             exp=exp,
             data=_data_cfg(kw["data"], kw["split"], kw["split_seed"], kw["test_fraction"], kw["problem_fraction"],
-                           kw["itap_fold"], kw["problems"], kw["max_streams"]),
+                           kw["itap_fold"], kw["problems"], kw["max_streams"], kw["skip_bad_rows"]),
             gen=_gen_cfg(kw["model"], kw["adapter"], kw["backend"], kw["base_url"], kw["template"], kw["samples"],
                          kw["batch_size"], kw["max_new_tokens"], kw["seed"], kw["threads"]),
             context=kw["context"], k=kw.get("k", 3), limit=kw["limit"], embedder=kw["embedder"],
@@ -142,7 +144,7 @@ def _run_exp(exp: str, **kw) -> None:
 def _exp1(
     data: str = _DATA, split: str = _SPLIT, split_seed: int = _SPLIT_SEED, test_fraction: float = _TEST_FRAC,
     problem_fraction: float = _PROB_FRAC, itap_fold: Optional[int] = _FOLD, problems: Optional[str] = _PROBLEMS,
-    max_streams: Optional[int] = _MAX_STREAMS,
+    max_streams: Optional[int] = _MAX_STREAMS, skip_bad_rows: bool = _SKIP,
     context: bool = typer.Option(True, "--context/--no-context", help="Show the student's attempt on an earlier problem."),
     model: str = _MODEL, adapter: Optional[str] = _ADAPTER, backend: str = _BACKEND, base_url: Optional[str] = _BASE_URL,
     template: Optional[str] = _TEMPLATE, samples: int = _SAMPLES, limit: Optional[int] = _LIMIT,
@@ -157,7 +159,7 @@ def _exp1(
 def _exp2(
     data: str = _DATA, split: str = _SPLIT, split_seed: int = _SPLIT_SEED, test_fraction: float = _TEST_FRAC,
     problem_fraction: float = _PROB_FRAC, itap_fold: Optional[int] = _FOLD, problems: Optional[str] = _PROBLEMS,
-    max_streams: Optional[int] = _MAX_STREAMS,
+    max_streams: Optional[int] = _MAX_STREAMS, skip_bad_rows: bool = _SKIP,
     context: bool = typer.Option(True, "--context/--no-context", help="Show k+1 attempts of an earlier problem."),
     k: int = typer.Option(3, "--k", min=1, help="Previous attempts shown (the paper: 1 or 3)."),
     model: str = _MODEL, adapter: Optional[str] = _ADAPTER, backend: str = _BACKEND, base_url: Optional[str] = _BASE_URL,
@@ -174,7 +176,7 @@ def _exp2(
 def _rollout(
     data: str = _DATA, split: str = _SPLIT, split_seed: int = _SPLIT_SEED, test_fraction: float = _TEST_FRAC,
     problem_fraction: float = _PROB_FRAC, itap_fold: Optional[int] = _FOLD, problems: Optional[str] = _PROBLEMS,
-    max_streams: Optional[int] = _MAX_STREAMS,
+    max_streams: Optional[int] = _MAX_STREAMS, skip_bad_rows: bool = _SKIP,
     context: bool = typer.Option(True, "--context/--no-context", help="Show the student's work on an earlier problem."),
     prefix: int = typer.Option(2, "--prefix", min=2, help="Real attempts injected before the model takes over."),
     max_new_attempts: int = typer.Option(6, "--max-new-attempts", min=1, help="Generated attempts at most."),
@@ -193,7 +195,7 @@ def _rollout(
     try:
         cfg = RolloutConfig(
             data=_data_cfg(data, split, split_seed, test_fraction, problem_fraction, itap_fold, problems,
-                           max_streams),
+                           max_streams, skip_bad_rows),
             gen=_gen_cfg(model, adapter, backend, base_url, template, 1, batch_size, max_new_tokens, seed, threads),
             context=context, prefix=prefix, max_new_attempts=max_new_attempts, limit=limit, embedder=embedder,
             label=label, k=k, bins=bins,

@@ -121,6 +121,8 @@ def metrics(
     floor_only: Optional[Path] = typer.Option(None, "--floor-only", help="Only the floor of this dataset."),
     repeats: int = typer.Option(5, "--repeats", help="Random half splits for the floor."),
     train: Optional[Path] = typer.Option(None, "--train", help="Training data: enables the memorisation check."),
+    skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Skip malformed rows of the datasets "
+                                       "(counted in their provenance, the first few named) instead of stopping."),
     pairing: str = typer.Option("auto", "--pairing", help="auto, slot, stream or matched."),
     bins: int = typer.Option(10, "--bins", help="Normalised-step bins for progress."),
     seed: int = typer.Option(0, "--seed"),
@@ -155,13 +157,14 @@ def metrics(
 
     try:
         if floor_only is not None:
-            ds = graded(load_input(floor_only).dataset)
+            ds = graded(load_input(floor_only, skip_bad_rows=skip_bad_rows).dataset)
             floor_result = real_floor(ds, cfg, repeats=repeats, show_progress=not as_json)
         else:
-            real_in, gen_in = load_input(real), load_input(generated)  # type: ignore[arg-type]
+            real_in = load_input(real, skip_bad_rows=skip_bad_rows)  # type: ignore[arg-type]
+            gen_in = load_input(generated, skip_bad_rows=skip_bad_rows)  # type: ignore[arg-type]
             graded(real_in.dataset)
             graded(gen_in.dataset)
-            train_ds = load_input(train).dataset if train else None
+            train_ds = load_input(train, skip_bad_rows=skip_bad_rows).dataset if train else None
             real_ds, gen_ds = real_in.dataset, gen_in.dataset
             rollouts = [t for t in gen_in.trajectories if is_rollout(t)]
             if rollouts:

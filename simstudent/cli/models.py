@@ -35,6 +35,8 @@ def train(
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: cuda if available)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in --out."),
+    skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Skip malformed rows of --data (counted, "
+                                       "the first few named) instead of stopping at the first."),
 ) -> None:
     """LoRA-fine-tune a model on a dataset's paper examples; writes an adapter."""
     from pydantic import ValidationError
@@ -61,7 +63,7 @@ def train(
     out_dir = out or ADAPTERS_DIR / f"{name}-{'ctx' if context else 'noctx'}"
     try:
         prepared = prepare_examples(data, exp=exp, k=k, context=context, split_seed=split_seed,
-                                    itap_fold=itap_fold, problems_from=problems)
+                                    itap_fold=itap_fold, problems_from=problems, skip_bad_rows=skip_bad_rows)
     except (SimstudentError, FileNotFoundError) as exc:
         fail(str(exc))
     for note in prepared.notes:

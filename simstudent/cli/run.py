@@ -18,6 +18,7 @@ _BACKEND_HELP = ("Generation backend: hf (transformers, CPU/GPU), vllm, openai (
                  "server, e.g. `vllm serve ... --enable-lora`), or package.module:Class.")
 _MODEL_HELP = "Model: 'default' (offline SmolLM2-135M-Instruct), a Hugging Face id/path, or a server's model name."
 _ADAPTER_HELP = "LoRA adapter folder (its simstudent.json picks the prompt template) or a name the server knows."
+_SKIP_HELP = "With --data: skip malformed rows (counted, the first few named) instead of stopping at the first."
 _DATA_HELP = "A dataset (ProgSnap2 folder, CSV, JSONL): personas are its students (e.g. --data ../shared/data/itap)."
 _TEMPLATE_HELP = "Prompt template (chat-loop, ft-loop, ft-exp2-ctx, ...); default: the adapter's, else chat-loop."
 _THREADS_HELP = ("hf backend: CPU threads for torch (default: half the cores, at least 1; torch's "
@@ -53,6 +54,14 @@ def _persona(persona_id: str, dataset: Any) -> Any:
     from simstudent.schema import Persona
 
     return Persona.from_dataset(dataset, persona_id) if dataset is not None else load_persona(persona_id)
+
+
+def _load_data(data: Path, skip_bad_rows: bool) -> Any:
+    from simstudent.cli.data import load_for_cli, print_provenance
+
+    dataset = load_for_cli(data, None, skip_bad_rows)
+    print_provenance(dataset, err_console)
+    return dataset
 
 
 def _problem(problem_id: str, data: Optional[Path]) -> Any:
@@ -139,6 +148,7 @@ def run_cmd(
     problem: str = typer.Option(..., "--problem", help="Problem id (e.g. hw04_q2) or course/id."),
     persona: str = typer.Option(..., "--persona", help="Persona id (simstudent/scenarios/personas) or, with --data, a student id."),
     data: Optional[Path] = typer.Option(None, "--data", help=_DATA_HELP),
+    skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help=_SKIP_HELP),
     model: str = typer.Option("default", "--model", help=_MODEL_HELP),
     adapter: Optional[str] = typer.Option(None, "--adapter", help=_ADAPTER_HELP),
     backend: str = typer.Option("hf", "--backend", help=_BACKEND_HELP),
@@ -162,9 +172,7 @@ def run_cmd(
     try:
         dataset = None
         if data is not None:
-            from simstudent.data import load_dataset
-
-            dataset = load_dataset(data)
+            dataset = _load_data(data, skip_bad_rows)
         prob = _problem(problem, data)
         pers = _persona(persona, dataset)
         cfg = _student_config(model=model, adapter=adapter, template=template, max_attempts=max_attempts,
@@ -218,6 +226,7 @@ def cohort_cmd(
     out: Path = typer.Option(..., "--out", help="Output folder (rerun the same command to resume)."),
     n_per_persona: int = typer.Option(1, "--n-per-persona", min=1, help="Simulated students per persona."),
     data: Optional[Path] = typer.Option(None, "--data", help=_DATA_HELP),
+    skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help=_SKIP_HELP),
     model: str = typer.Option("default", "--model", help=_MODEL_HELP),
     adapter: Optional[str] = typer.Option(None, "--adapter", help=_ADAPTER_HELP),
     backend: str = typer.Option("hf", "--backend", help=_BACKEND_HELP),
@@ -252,9 +261,7 @@ def cohort_cmd(
     try:
         dataset = None
         if data is not None:
-            from simstudent.data import load_dataset
-
-            dataset = load_dataset(data)
+            dataset = _load_data(data, skip_bad_rows)
         pids = _split(problems)
         if personas.strip() == "all" and dataset is None:
             from simstudent.problems import list_personas

@@ -38,6 +38,8 @@ class DataConfig(BaseModel):
     # A seeded random subset of the test streams (every test student keeps a chance to
     # appear, unlike --limit which takes the first examples): small CPU runs.
     max_streams: Optional[int] = Field(None, ge=1)
+    skip_bad_rows: bool = Field(False, description="Skip malformed rows of the dataset (counted in its "
+                                                   "provenance, the first few named) instead of stopping.")
 
 
 @dataclass
@@ -59,7 +61,7 @@ def load_inputs(cfg: DataConfig) -> Inputs:
     from simstudent.data.splits import SplitConfig, make_split
     from simstudent.problems import attach_problems
 
-    dataset = load_dataset(cfg.data)
+    dataset = load_dataset(cfg.data, skip_bad_rows=cfg.skip_bad_rows)
     missing = attach_problems(dataset, cfg.problems)
     problems = {pid: p for pid, p in dataset.problems.items() if pid not in missing}
     split = make_split(

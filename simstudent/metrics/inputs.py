@@ -32,7 +32,7 @@ def _first_record(path: Path) -> object:
     return None
 
 
-def load_input(path: Union[str, Path]) -> MetricsInput:
+def load_input(path: Union[str, Path], *, skip_bad_rows: bool = False) -> MetricsInput:
     """A dataset (ProgSnap2 folder, Dublin CSV, native JSONL) or a trajectories JSONL
     (detected by an ``attempts`` field on the first record)."""
     from simstudent.data import load_dataset
@@ -49,7 +49,7 @@ def load_input(path: Union[str, Path]) -> MetricsInput:
             return _from_trajectories(path, read_jsonl(path, Trajectory))
         if isinstance(first, dict) and isinstance(first.get("trajectory"), dict):
             return _from_trajectories(path, _read_wrapped(path))
-    return MetricsInput(load_dataset(path))
+    return MetricsInput(load_dataset(path, skip_bad_rows=skip_bad_rows))
 
 
 def _from_trajectories(path: Path, trajectories: list[Trajectory]) -> MetricsInput:

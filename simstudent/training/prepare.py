@@ -71,13 +71,14 @@ def prepare_examples(
     split_seed: int = 0,
     itap_fold: Optional[int] = None,
     problems_from: Optional[str] = None,
+    skip_bad_rows: bool = False,
 ) -> PreparedData:
     """Training examples of ``data``'s train split, with their problems."""
     from simstudent.data import load_dataset
     from simstudent.data.examples import build_exp1_examples, build_exp2_examples
     from simstudent.data.splits import SplitConfig, make_split
 
-    dataset = load_dataset(data)
+    dataset = load_dataset(data, skip_bad_rows=skip_bad_rows)
     split = make_split(dataset, SplitConfig(seed=split_seed, itap_fold=itap_fold))
     train = split.train
     if exp == "exp1":
@@ -90,4 +91,5 @@ def prepare_examples(
         without = sum(1 for e in examples if e.context_problem_id is None)
         if without:
             notes.append(f"{without} of {len(examples)} examples have no earlier problem: context shown as None")
+    notes = list(dataset.provenance.notes) + notes  # the importer's repairs and skipped rows first
     return PreparedData(examples, problems, notes, len(train.streams), dataset.name)
