@@ -23,6 +23,10 @@ TESTS="${SIMSTUDENT_CI_TESTS:-tests/test_hostile.py tests/test_hostile_levels.py
 "$PY" -c 'import sys; assert sys.version_info >= (3, 10), sys.version' \
     || { echo "ci_nonroot: $PY is older than 3.10" >&2; exit 1; }
 command -v bwrap >/dev/null || { echo "ci_nonroot: bwrap missing (apt-get install -y bubblewrap)" >&2; exit 1; }
+if ! "$PY" -c 'import ensurepip, venv' 2>/dev/null; then   # Debian splits venv out of python3
+    command -v apt-get >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null \
+        || { echo "ci_nonroot: $PY has no venv module (apt-get install -y python3-venv)" >&2; exit 1; }
+fi
 id -u "$CI_USER" >/dev/null 2>&1 \
     || useradd --system --no-create-home --home-dir "$WORK/home" --shell /usr/sbin/nologin "$CI_USER"
 

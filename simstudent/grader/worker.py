@@ -356,7 +356,11 @@ def main(argv: list[str]) -> int:
             return 1
     notes = expose(opts["expose"]) if opts.get("expose") and os.geteuid() == 0 else []
     if opts.get("uid") is not None and not uid_can_run_python(opts["uid"]):
-        notes.append(f"uid {opts['uid']} cannot read {os.path.dirname(os.__file__)}: jobs keep uid {os.getuid()}")
+        problem = f"uid {opts['uid']} cannot read {os.path.dirname(os.__file__)}"
+        if opts.get("pidns"):  # a sandbox whose jobs would keep root's rights is no sandbox: refuse
+            write_frame(proto_out, {"ready": False, "error": problem + ": jobs would run as root"})
+            return 1
+        notes.append(f"{problem}: jobs keep uid {os.getuid()}")  # isolation 'none', asked for explicitly
         opts["uid"] = None
     subreaper = prctl(PR_SET_CHILD_SUBREAPER, 1)
     if opts.get("preload", True):
