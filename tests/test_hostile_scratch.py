@@ -164,3 +164,29 @@ def test_markers_do_not_reach_the_host(level_grader):
     for d in ("/tmp", "/dev/shm", "/var/tmp"):
         if os.path.isdir(d):
             assert not [n for n in os.listdir(d) if n.startswith(mark)], d
+
+
+def test_a_job_cannot_reach_its_workers_memory(level_grader):
+    """Jobs share the worker's uid when the grader is not root: the worker must still
+    be out of reach (no ptrace, no /proc/<worker>/mem), or a job could change what
+    later jobs on that worker see."""
+    code = textwrap.dedent('''
+        import ctypes, os
+        worker = os.getppid()
+        reached = []
+        for name in ("mem", "environ", "maps"):
+            try:
+                with open("/proc/%d/%s" % (worker, name), "rb") as fh:
+                    fh.read(1)
+                reached.append(name)
+            except OSError:
+                pass
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.ptrace(16, worker, None, None) == 0:  # PTRACE_ATTACH
+            reached.append("ptrace")
+        def probe():
+            return "ok" if not reached else reached
+        ''')
+    r = level_grader.grade(PROBE, code)
+    assert r.error_type == "no_error", r.feedback
+    hostile.assert_serving(level_grader)

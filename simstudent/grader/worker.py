@@ -19,7 +19,8 @@ import signal
 import sys
 import time
 
-from sysutil import (PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, children, count_uid_tasks,
+from sysutil import (PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, children,
+                     count_uid_tasks, drop_capabilities,
                      expose, mount_private, prctl, remove_sysv_ipc, rmtree_contents, sysv_ipc_in_use,
                      uid_can_run_python)
 from wire import FrameBuffer, FrameError, read_frame, write_frame
@@ -38,6 +39,7 @@ class Worker:
     def __init__(self, opts: dict) -> None:
         self.uid = opts.get("uid")  # drop to this uid in each child (root only)
         self.pidns = bool(opts.get("pidns"))  # alone in a pid namespace with our jobs
+        self.userns = bool(opts.get("userns"))  # in a user namespace of our own (not root on the host)
         self.workdir = opts.get("workdir") or "/tmp"
         # Every place a job can write; emptied after each job (see sandbox.SCRATCH_DIRS).
         self.scratch = [d for d in (opts.get("scratch") or [self.workdir]) if os.path.isdir(d)]
@@ -111,6 +113,10 @@ class Worker:
                 os.setgroups([])
                 os.setgid(self.uid)
                 os.setuid(self.uid)
+            else:
+                prctl(PR_SET_DUMPABLE, 1)  # the job's own /proc entries are its own again (the worker's are not)
+                if self.userns and not drop_capabilities():  # root of unshare's user namespace: no powers
+                    os._exit(72)
             prctl(PR_SET_NO_NEW_PRIVS, 1)
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
             os.environ.clear()  # also unsets the C-level environment
@@ -362,6 +368,9 @@ def main(argv: list[str]) -> int:
             return 1
         notes.append(f"{problem}: jobs keep uid {os.getuid()}")  # isolation 'none', asked for explicitly
         opts["uid"] = None
+    # Jobs share this worker's uid when the grader is not root: without this, one could
+    # ptrace the worker or write its memory (/proc/<pid>/mem) and reach later jobs.
+    prctl(PR_SET_DUMPABLE, 0)
     subreaper = prctl(PR_SET_CHILD_SUBREAPER, 1)
     if opts.get("preload", True):
         import importlib
