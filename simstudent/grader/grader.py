@@ -32,7 +32,10 @@ class Grader:
 
     Workers start on first use, once each, in the strongest isolation available
     (``config.isolation="auto"``); ``self.isolation`` says which, and every result
-    repeats it. Thread-safe: ``grade`` may be called from many threads.
+    repeats it. When no sandbox can start, construction raises
+    :class:`~simstudent.grader.sandbox.IsolationUnavailable` (what is missing, how to
+    install it): no sandbox at all only with ``isolation="none"``. Thread-safe:
+    ``grade`` may be called from many threads.
     """
 
     def __init__(self, config: Optional[GraderConfig] = None) -> None:
