@@ -28,8 +28,7 @@ import time
 from pathlib import Path
 
 from simstudent.data import load_dataset
-from simstudent.metrics.compare import MetricsConfig, StyleCache, compare
-from simstudent.metrics.floor import split_students
+from simstudent.metrics.compare import MetricsConfig, compare
 from simstudent.metrics.memorisation import memorisation
 from simstudent.schema import Dataset, Stream
 
@@ -56,19 +55,28 @@ def resample(dataset: Dataset, n: int, seed: int, distinct: bool) -> Dataset:
     return Dataset(name=f"{dataset.name}-x{n}", streams=streams, problems=dataset.problems)
 
 
+def split_students(data: Dataset, seed: int) -> tuple[Dataset, Dataset]:
+    """Two datasets with disjoint random halves of the students."""
+    students = sorted({s.student_id for s in data.streams})
+    random.Random(seed).shuffle(students)
+    first = set(students[: len(students) // 2])
+    return (Dataset(name="half-a", streams=[s for s in data.streams if s.student_id in first]),
+            Dataset(name="half-b", streams=[s for s in data.streams if s.student_id not in first]))
+
+
 def run(data: Dataset, processes: int) -> dict[str, float]:
     """Seconds for one cold run of the suite."""
     real, gen = split_students(data, seed=0)
-    cfg = MetricsConfig(embedder=None, processes=processes, by_problem=True)
+    cfg = MetricsConfig(embedder=None, processes=processes, pairing="matched")
     c0 = _cpu()
     t0 = time.perf_counter()
-    result = compare(real, gen, cfg, style_cache=StyleCache(processes))
+    result = compare(real, gen, cfg)
     t1 = time.perf_counter()
     mem = memorisation([s.code for st in gen.streams for s in st.submissions],
                        [s.code for st in real.streams for s in st.submissions])
     t2 = time.perf_counter()
     return {"compare": t1 - t0, "memorisation": t2 - t1, "total": t2 - t0, "cpu": _cpu() - c0,
-            "groups": len(result["groups"]), "copy_share": mem["copy_share"]}
+            "groups": len(result.groups), "copy_share": mem["copy_share"]}
 
 
 def _cpu() -> float:

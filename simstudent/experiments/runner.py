@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simstudent.experiments.inputs import DataConfig, build_examples, load_inputs
 from simstudent.experiments.runfolder import GENERATIONS, GRADES, RunFolder
+from simstudent.metrics.conventions import Conventions
 from simstudent.schema import Example, GradeResult, Problem
 
 
@@ -60,6 +61,8 @@ class ExperimentConfig(BaseModel):
     embedder: str = "minilm"
     floor_repeats: int = 5
     bins: int = 10
+    conventions: Conventions = Field(default_factory=Conventions,
+                                     description="Named measuring conventions (defaults: the paper authors').")
     label: Optional[str] = None
     command: str = ""  # the command line that made the run (for the report)
 

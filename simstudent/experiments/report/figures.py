@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from simstudent.experiments.results import STAGES, RunMetrics
+from simstudent.metrics.records import STAGES, RunMetrics
 from simstudent.experiments.report.tables import splits_of
 from simstudent.schema import ERROR_TYPES
 

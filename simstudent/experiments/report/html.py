@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 from simstudent.experiments.report import figures as F
 from simstudent.experiments.report.harmonize import harmonize_style
 from simstudent.experiments.report.tables import Table, build_tables, splits_of
-from simstudent.experiments.results import RunMetrics, load_run_metrics
+from simstudent.metrics.records import RunMetrics, load_run_metrics
 
 
 @dataclass
