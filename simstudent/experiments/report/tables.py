@@ -20,7 +20,8 @@ FLOOR_NOTE = (
     "Floor: every generated code of the model rows is replaced by the real code of "
     "another test student on the same problem at the same stage (nearest relative "
     "position), so the floor has exactly the model rows' slots, cells and cell sizes "
-    "(mean ± sd over the seeded repeats)."
+    "(mean ± sd over the seeded repeats). A cell whose problem no other test student "
+    "attempted has no floor value, so the floor may average over fewer cells."
 )
 CELL_NOTE = (
     "KNN distance and coverage are computed per problem cell and averaged over the "
@@ -79,10 +80,12 @@ def _cells(x: Optional[float], used: int, total: int, pct: bool = False) -> str:
     return f"{_pct(x) if pct else _num(x)} ({used}/{total})"
 
 
-def _floor_cells(s: Stat, pct: bool = False) -> str:
+def _floor_cells(s: Stat, used: int = 0, total: int = 0, pct: bool = False) -> str:
+    """A floor figure (mean ± sd over repeats), with its cells when known."""
     if s.mean is None:
         return "n/a†"
-    return _pm(s, 1, 100, pct=True) if pct else _pm(s)
+    text = _pm(s, 1, 100, pct=True) if pct else _pm(s)
+    return f"{text} ({used}/{total})" if total else text
 
 
 def _trunc(run: RunMetrics) -> str:
@@ -148,8 +151,8 @@ def table1(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> 
             kinds.append("model")
         fg = _floor_source(mine, stage)
         if fg is not None:
-            rows.append([FLOOR_LABEL, stage, "-", _floor_cells(fg.knn_distance), _floor_cells(fg.coverage, pct=True),
-                         "-"])
+            rows.append([FLOOR_LABEL, stage, "-", _floor_cells(fg.knn_distance, fg.n_cells_knn, fg.n_cells),
+                         _floor_cells(fg.coverage, fg.n_cells_coverage, fg.n_cells, pct=True), "-"])
             kinds.append("floor")
     return Table(
         id="tab1",
