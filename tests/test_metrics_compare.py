@@ -1,8 +1,6 @@
-"""Pairing, the full comparison, the real-vs-real floor, and the ITAP integration runs."""
+"""Pairing, the full comparison and the real-vs-real floor on the same slots."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 

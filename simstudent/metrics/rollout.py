@@ -27,11 +27,10 @@ Across rollouts every score is averaged with each rollout weighted equally.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from pydantic import BaseModel, Field
 from typing import Any, Optional, Sequence
 
 import Levenshtein
+from pydantic import BaseModel, Field
 
 from simstudent.metrics._stats import mean, summary
 from simstudent.metrics.normalise import normalise_code, normalise_newlines
