@@ -3,9 +3,10 @@
 ITAP has 2,801 submissions, so whole streams are sampled with replacement (seeded)
 until there are N submissions (the last stream is cut); each copy gets its own
 student id. The students are split in two halves, one "real" and one "generated",
-and one ``compare`` runs functional (ITAP has no tests: the log's recorded verdict
-path), style incl. pycodestyle, progress and the style-score PCA; then memorisation
-checks the generated half against the real half as training data.
+and one ``compare`` (matched pairing, no embedder) runs the metrics engine: grades
+(ITAP is ungraded here, so functional figures are empty), style incl. pycodestyle,
+per-problem cells, progress and the style-score PCA; then memorisation checks the
+generated half against the real half as training data.
 
 Two runs, each with a cold style cache:
 
