@@ -295,3 +295,18 @@ def test_metrics_cli_and_eval_give_the_same_numbers_for_the_same_streams(itap_di
             assert (x is None and y is None) or x == pytest.approx(y, abs=1e-9), (k, side)
         x, y = getattr(a, k).mae, b[k]["mae"]
         assert (x is None and y is None) or x == pytest.approx(y, abs=1e-9), k
+
+
+def test_experiment_template_keeps_an_adapters_layout(tmp_path):
+    """An adapter trained on the earlier layout is evaluated in that layout; without an
+    adapter an instruct model gets the paper's plain-text prompting templates."""
+    from simstudent.experiments.runner import experiment_template
+
+    adapter = tmp_path / "ad"
+    adapter.mkdir()
+    (adapter / "simstudent.json").write_text(json.dumps(
+        {"name": "ad", "base_model": "default", "template": "ft-exp2-ctx-v1", "exp": "exp2", "k": 3, "context": True}))
+    assert experiment_template(GenerationConfig(adapter=str(adapter)), "exp2", True) == "ft-exp2-ctx-v1"
+    assert experiment_template(GenerationConfig(adapter=str(adapter)), "exp1", False) == "ft-exp1-v1"
+    assert experiment_template(GenerationConfig(), "exp1", True) == "chat-exp1-ctx"
+    assert experiment_template(GenerationConfig(template="chat-exp2-v1"), "exp2", False) == "chat-exp2-v1"
