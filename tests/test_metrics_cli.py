@@ -36,12 +36,13 @@ def test_cli_compares_datasets_with_floor_and_memorisation(files) -> None:
     real, gen, _ = files
     out = _json(runner.invoke(app, ["metrics", str(real), str(gen), "--embedder", "tfidf", "--json", "--floor",
                                     "--repeats", "2", "--train", str(real), "--no-cache"]))
-    comp = out["comparison"]
-    assert comp["pairing"] == "slot" and comp["embedder"] == "tfidf"
-    assert comp["groups"]["overall"]["n_pairs"] == comp["n_generated"]
-    assert comp["memorisation"]["copy_share"] > 0
-    assert out["floor"]["repeats"] == 2 and out["floor"]["embedder"] == "tfidf"
-    assert "groups.overall.embedding.knn_distance" in out["floor"]["aggregate"]
+    assert out["pairing"] == "slot" and out["embedder"] == "tfidf"
+    allg = next(g for g in out["groups"] if g["group"] == "all")
+    assert allg["n_gen"] == out["counts"]["generated"] and allg["n_cells"] == 2
+    assert all({"problem_id", "n_real", "n_gen", "knn_distance", "coverage"} <= set(c) for c in allg["cells"])
+    assert out["memorisation"]["copy_share"] > 0
+    assert out["floor_repeats"] == 2 and out["floor"][0]["repeats"] == 2
+    assert out["conventions"]["pass_rate"] == "authors"
 
 
 def test_cli_prints_tables(files) -> None:
@@ -61,11 +62,11 @@ def test_cli_reads_trajectories_and_scores_rollouts(files) -> None:
                                                 Attempt(index=1, code="def f0(n):\n    return sum(range(n))\n",
                                                         submitted=True)]))
     out = _json(runner.invoke(app, ["metrics", str(real), str(path), "--embedder", "none", "--json"]))
-    assert out["comparison"]["pairing"] == "stream"  # closed-loop attempts are not real slots
-    assert out["comparison"]["embedder"] is None
-    assert out["comparison"]["n_generated"] == 6
+    assert out["pairing"] == "stream"  # closed-loop attempts are not real slots
+    assert out["embedder"] == ""
+    assert out["counts"]["generated"] == 6
     # real side = the three streams' continuations after the 1-attempt prefix
-    assert out["comparison"]["n_real"] == sum(len(s.submissions) - 1 for s in make_dataset(students=6).streams
+    assert out["counts"]["real"] == sum(len(s.submissions) - 1 for s in make_dataset(students=6).streams
                                               if s.problem_id == "p0" and s.student_id in ("s0", "s1", "s2"))
     assert out["rollout"]["n_rollouts"] == 3
     assert 0 <= out["rollout"]["means"]["codebleu"]["mean"] <= 1
@@ -90,20 +91,20 @@ def test_cli_reads_run_folder_records_with_injected_prefix(files) -> None:
 
 def test_cli_errors_are_clear(tmp_path) -> None:
     result = runner.invoke(app, ["metrics"])
-    assert result.exit_code == 2 and "--floor-only" in result.output
+    assert result.exit_code == 2 and "REAL and GENERATED" in result.output
     result = runner.invoke(app, ["metrics", str(tmp_path / "nope.jsonl"), str(tmp_path / "nope2.jsonl")])
     assert result.exit_code == 2 and "nope.jsonl" in result.output
+    result = runner.invoke(app, ["metrics", str(tmp_path), str(tmp_path), "--pass-rate", "half"])
+    assert result.exit_code == 2 and "pass_rate" in result.output
 
 
-def test_cli_floor_only_on_itap(itap_dir) -> None:
-    out = _json(runner.invoke(app, ["metrics", "--floor-only", str(itap_dir), "--embedder", "tfidf", "--repeats", "1",
-                                    "--json", "--no-by-problem", "--no-cache"]))
-    assert out["comparison"] is None
-    agg = out["floor"]["aggregate"]
-    assert out["floor"]["n_students"] > 80
-    assert agg["groups.overall.n_real"]["mean"] + agg["groups.overall.n_generated"]["mean"] == 2801
-    assert 0 < agg["groups.stage:last.embedding.coverage"]["mean"] <= 1
-    assert agg["groups.overall.embedding.knn_distance"]["mean"] > 0
-    # ITAP has no tests, so no pass rate; the log's verdict is reported instead.
-    assert 0 < agg["groups.overall.functional.real.recorded_correct.mean"]["mean"] < 1
-    assert agg["groups.overall.style.pep8.real.mean"]["mean"] > 0
+def test_cli_real_against_itself_on_itap_covers_every_cell(itap_dir) -> None:
+    """Real codes as their own generator: coverage 1.0 in every cell with enough codes."""
+    out = _json(runner.invoke(app, ["metrics", str(itap_dir), str(itap_dir), "--embedder", "tfidf", "--json",
+                                    "--no-cache"]))
+    for g in out["groups"]:
+        covered = [c["coverage"] for c in g["cells"] if c["coverage"] is not None]
+        assert covered and all(v == 1.0 for v in covered), g["group"]
+        # n/a exactly where a cell has at most 10 real codes
+        assert all((c["coverage"] is None) == (c["n_real"] <= 10) for c in g["cells"])
+        assert g["n_cells_coverage"] == len(covered)

@@ -1,13 +1,10 @@
-"""Pairing, the full comparison, the real-vs-real floor, and the ITAP integration runs."""
+"""Pairing, the full comparison and the real-vs-real floor on the same slots."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
-from simstudent.metrics.compare import MetricsConfig, compare, flatten, get_path
-from simstudent.metrics.floor import aggregate, real_floor, split_students
+from simstudent.metrics.compare import MetricsConfig, compare
 from simstudent.metrics.items import detect_mode, pair_items
 from simstudent.schema import Dataset, GradeResult, Stream, Submission
 
@@ -70,62 +67,34 @@ def test_compare_end_to_end_with_tfidf() -> None:
     for s in gen.streams:
         s.student_id = "g" + s.student_id
     res = compare(real, gen, MetricsConfig(embedder="tfidf", cache=False), train=real)
-    assert res["pairing"] == "matched" and res["embedder"] == "tfidf"
-    groups = res["groups"]
-    assert {"overall", "stage:first", "stage:middle", "stage:last", "problem:p0", "problem:p1"} <= set(groups)
-    emb = groups["overall"]["embedding"]
-    assert emb["embedder"] == "tfidf" and 0 <= emb["coverage"] <= 1 and emb["knn_distance"] >= 0
-    shares = groups["overall"]["functional"]["generated"]["error_types"]["shares"]
-    assert set(shares) == {"no_error", "logical", "runtime", "compile"} and sum(shares.values()) == pytest.approx(1)
-    assert groups["overall"]["style"]["n_unparsed_real"] > 0  # CODES[4] does not parse
-    assert len(res["progress"]["real"]) == 10
-    assert res["memorisation"]["exact_share"] == pytest.approx(1.0)  # same five codes as training
-    assert get_path(res, "groups.overall.embedding.coverage") == emb["coverage"]
+    assert res.pairing == "matched" and res.embedder == "tfidf" and res.kind == "compare"
+    assert [g.group for g in res.groups] == ["all", "first", "middle", "last"]
+    allg = res.group("all")
+    # two problems: two cells, each averaged in; values per cell are kept
+    assert allg.n_cells == 2 and [c.problem_id for c in allg.cells] == ["p0", "p1"]
+    assert allg.knn_distance == pytest.approx(sum(c.knn_distance for c in allg.cells) / 2)
+    assert sum(allg.error_types["gen"].values()) == pytest.approx(1)
+    assert res.progress is not None and res.progress.mode == "median-steps"
+    assert res.memorisation["exact_share"] == pytest.approx(1.0)  # same five codes as training
 
 
 def test_identical_sides_score_perfectly() -> None:
     real = make_dataset(students=3)
     res = compare(real, real.model_copy(deep=True), MetricsConfig(embedder="tfidf", cache=False))
-    assert res["pairing"] == "slot" or res["pairing"] == "stream"
-    o = res["groups"]["overall"]
-    assert o["embedding"]["knn_distance"] < 0.2  # 3 nearest include the identical code
-    assert o["embedding"]["paired_cosine_distance"] == pytest.approx(0.0, abs=1e-6)
-    assert o["style"]["style_score"]["mae"] == pytest.approx(0.0)
-    assert o["functional"]["pass_rate_mae"]["errors_as_zero"]["mae"] == 0.0
+    o = res.group("all")
+    assert o.knn_distance < 0.2  # 3 nearest include the identical code
+    assert o.cosine_distance.mean == pytest.approx(0.0, abs=1e-6)
+    assert o.style_score.mae == pytest.approx(0.0)
+    assert o.pass_rate_zero.mae == 0.0
 
 
-def test_split_and_aggregate() -> None:
-    ds = make_dataset(students=7)
-    a, b = split_students(ds, seed=3)
-    assert len(a.students) == 3 and len(b.students) == 4 and not set(a.students) & set(b.students)
-    assert split_students(ds, seed=3)[0].students == a.students
-    agg = aggregate([{"x": {"y": 1.0}}, {"x": {"y": 3.0}}, {"x": {"y": float("nan")}}])
-    assert agg["x.y"] == {"mean": 2.0, "sd": pytest.approx(math.sqrt(2)), "n": 2}
-    assert flatten({"a": [1, {"b": True, "c": 2.5}], "d": "s"}) == {"a.0": 1.0, "a.1.c": 2.5}
-
-
-def test_floor_on_synthetic_data() -> None:
-    fl = real_floor(make_dataset(students=8), MetricsConfig(embedder="tfidf", cache=False), repeats=3)
-    assert fl["seeds"] == [0, 1, 2] and fl["embedder"] == "tfidf"
-    cov = fl["aggregate"]["groups.overall.embedding.coverage"]
-    assert cov["n"] == 3 and 0 <= cov["mean"] <= 1
-    assert "memorisation.exact_share" in fl["aggregate"]
-
-
-def test_floor_needs_two_students() -> None:
-    with pytest.raises(ValueError, match="at least 2"):
-        real_floor(make_dataset(students=1), MetricsConfig(embedder=None))
-
-
-@pytest.mark.slow
-def test_itap_subset_floor_with_minilm(itap_dir, tmp_path, monkeypatch) -> None:
-    from simstudent.data import load_dataset
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # cold cache: really embeds, offline
-    ds = load_dataset(itap_dir)
-    keep = set(ds.students[:6])
-    sub = Dataset(name="itap-6", streams=[s for s in ds.streams if s.student_id in keep])
-    fl = real_floor(sub, MetricsConfig(embedder="minilm", by_problem=False), repeats=2)
-    assert fl["embedder"] == "minilm"
-    assert 0 < fl["aggregate"]["groups.overall.embedding.knn_distance"]["mean"] < 1
-    assert (tmp_path / "simstudent" / "embeddings.sqlite").exists()
+def test_floor_sits_on_the_model_rows_slots() -> None:
+    real = make_dataset(students=8)
+    gen = real.model_copy(deep=True)
+    res = compare(real, gen, MetricsConfig(embedder="tfidf", cache=False, floor_repeats=3))
+    for g in res.groups:
+        fg = res.floor_group(g.group)
+        assert fg is not None and fg.repeats == 3
+        assert fg.n_cells == g.n_cells  # same cells as the model row
+        # other students' codes are never closer than the real codes themselves
+        assert fg.knn_distance.mean >= g.knn_distance - 1e-9

@@ -12,7 +12,6 @@ from simstudent.metrics.embedders import EmbeddingStore, embed_codes, get_embedd
 from simstudent.metrics.embedding import (
     cosine_distance_matrix,
     coverage,
-    embedding_metrics,
     knn_distance,
     paired_cosine_distances,
 )
@@ -29,40 +28,43 @@ def test_knn_distance_by_hand() -> None:
     real = np.array([[1.0, 0.0], [0.0, 1.0]])
     gen = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [1.0, 1.0]])
     # real (1,0): distances 0, 1, 2, 1-1/sqrt2 -> 3 nearest 0, 1-1/sqrt2, 1; same for (0,1).
-    value, k = knn_distance(real, gen, k=3)
-    assert k == 3
-    assert value == pytest.approx((0 + (1 - R2) + 1) / 3)
-    value1, _ = knn_distance(real, gen, k=1)
-    assert value1 == pytest.approx(0.0)
+    assert knn_distance(real, gen, k=3) == pytest.approx((0 + (1 - R2) + 1) / 3)
+    assert knn_distance(real, gen, k=1) == pytest.approx(0.0)
 
 
-def test_knn_distance_shrinks_k_to_available_codes() -> None:
-    value, k = knn_distance(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0], [1.0, 0.0]]), k=3)
-    assert k == 2 and value == pytest.approx(0.5)
-    assert math.isnan(knn_distance(np.zeros((0, 2)), np.ones((1, 2)))[0])
+def test_knn_distance_is_na_with_fewer_generated_codes_than_k() -> None:
+    # 2 generated codes, k = 3: n/a, never a k = 2 value.
+    assert math.isnan(knn_distance(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0], [1.0, 0.0]]), k=3))
+    assert math.isnan(knn_distance(np.zeros((0, 2)), np.ones((3, 2))))
 
 
 def test_coverage_by_hand() -> None:
     real = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
     a = np.array([[1.0, 0.1]])  # nearest real: (1,0), then (0,1)
     b = np.array([[-1.0, -0.1]])  # nearest real: (-1,0), then (0,-1)
-    assert coverage(real, a, k=1) == (pytest.approx(0.25), 1)
-    assert coverage(real, a, k=2) == (pytest.approx(0.5), 2)
-    assert coverage(real, np.vstack([a, b]), k=2)[0] == pytest.approx(1.0)
-    # k = 10 with 4 real codes: every real code is within any generated code's 4 nearest.
-    assert coverage(real, a, k=10) == (pytest.approx(1.0), 4)
+    assert coverage(real, a, k=1) == pytest.approx(0.25)
+    assert coverage(real, a, k=2) == pytest.approx(0.5)
+    assert coverage(real, np.vstack([a, b]), k=2) == pytest.approx(1.0)
+
+
+def test_coverage_is_na_when_a_cell_has_at_most_k_real_codes() -> None:
+    real = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    # 4 real codes, k = 4 or 10: every generated code's k nearest would be all of them.
+    assert math.isnan(coverage(real, np.array([[1.0, 0.1]]), k=4))
+    assert math.isnan(coverage(real, np.array([[1.0, 0.1]]), k=10))
+
+
+def test_coverage_counts_ties_at_the_kth_distance() -> None:
+    # Real codes 0 and 1 are identical; the generated code equals them. With k = 1 both
+    # are at distance 0, the k-th (1st) nearest distance: both count as covered -> 2/3.
+    real = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    assert coverage(real, np.array([[1.0, 0.0]]), k=1) == pytest.approx(2 / 3)
 
 
 def test_paired_cosine_distance_by_hand() -> None:
     real = np.array([[1.0, 0.0], [0.0, 1.0]])
     gen = np.array([[1.0, 1.0], [0.0, 2.0]])
     assert paired_cosine_distances(real, gen) == pytest.approx([1 - R2, 0.0])
-    m = embedding_metrics(real, gen, pairs=[(0, 0), (1, 1)], embedder="hand")
-    assert m["paired_cosine_distance"] == pytest.approx((1 - R2) / 2)
-    assert m["embedder"] == "hand"
-    assert m["knn_k"] == 2 and m["coverage_k"] == 2
-    with pytest.raises(ValueError, match="differ in length"):
-        paired_cosine_distances(real, gen[:1])
 
 
 def test_zero_vector_has_distance_one() -> None:

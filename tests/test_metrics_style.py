@@ -14,7 +14,6 @@ from simstudent.metrics.style import (
     pep8_violations,
     style_features,
     style_features_many,
-    style_metrics,
 )
 
 ASSIGN = "x = 1"
@@ -31,7 +30,9 @@ def test_features_of_an_assignment_by_hand() -> None:
 def test_features_of_a_function_by_hand() -> None:
     # depth 0 Module | 1 FunctionDef | 2 arguments, Return | 3 arg, BinOp | 4 Name, Add, Constant | 5 Load
     f = style_features(FUNC)
-    assert (f.chars, f.lines, f.depth, f.width, f.nodes) == (27, 2, 5, 3, 10)
+    # chars of the stripped code: "def f(a):" (9) + "\n" + "    return a + 1" (16) = 26
+    assert (f.chars, f.lines, f.depth, f.width, f.nodes) == (26, 2, 5, 3, 10)
+    assert style_features(FUNC, size_mode="raw").chars == 27  # the trailing newline counted
     assert ast_shape(ast.parse(FUNC)) == (5, 3, 10)
 
 
@@ -46,13 +47,29 @@ def test_unparseable_code_keeps_text_features_only() -> None:
     assert f.pep8 >= 0
 
 
-def test_pep8_inside_dummy_function_without_w292() -> None:
-    # "def dummy():\n    x=1": E225 (missing whitespace around '='); W292 is reported but not counted.
+def test_pep8_authors_mode_by_hand() -> None:
+    # Authors' mode: lines ["def dummy():", "    x=1"] fed without newline characters.
+    # E225 (missing whitespace around '='); W292 (no newline at end) is reported, not counted.
     assert sorted(pep8_codes("x=1")) == ["E225", "W292"]
     assert pep8_violations("x=1") == 1
     assert pep8_violations("x = 1") == 0
+    # Without newline characters the tokenizer never ends a logical line, so the whole
+    # function is one logical line that starts with "def": E401 (several imports on one
+    # line) only looks at lines starting with "import", and blank lines are never counted
+    # (no NL tokens), so E303 (too many blank lines) cannot fire either.
+    assert pep8_violations("import os, sys") == 0
+    assert pep8_violations("x = 1\n\n\n\ny = 2") == 0
+    # Trailing whitespace is stripped line by line before checking: no W291.
+    assert "W291" not in pep8_codes("x = 1   \ny = 2")
+
+
+def test_pep8_wrapped_mode_by_hand() -> None:
+    # "def dummy():\n    import os, sys" with newlines: E401; W292 not counted.
+    assert pep8_violations("import os, sys", mode="wrapped") == 1
+    # three blank lines inside the function before "y = 2": E303; W292 not counted.
+    assert pep8_violations("x = 1\n\n\n\ny = 2", mode="wrapped") == 1
     # E231 after ',', E111 indent of 2 inside the wrapper; a+b is E226, in pycodestyle's default ignore list.
-    assert pep8_violations("def f(a,b):\n  return a+b\n") == 2
+    assert pep8_violations("def f(a,b):\n  return a+b\n", mode="wrapped") == 2
 
 
 def test_style_score_by_hand_and_sign() -> None:
@@ -78,18 +95,6 @@ def test_style_score_sign_is_fixed_by_verbosity() -> None:
 def test_style_scorer_needs_two_parseable_codes() -> None:
     with pytest.raises(ValueError, match="at least 2"):
         StyleScorer.fit([style_features(ASSIGN), style_features("(((")])
-
-
-def test_style_metrics_means_sds_and_mae_by_hand() -> None:
-    real = [style_features("x = 1"), style_features("x=1")]
-    gen = [style_features("x=1"), style_features("x = 1")]
-    scorer = StyleScorer.fit(real + gen)
-    m = style_metrics(real, gen, scorer, pairs=[(0, 0), (1, 1)])
-    assert m["pep8"]["real"]["mean"] == pytest.approx(0.5)
-    assert m["pep8"]["real"]["sd"] == pytest.approx(math.sqrt(0.5))  # ddof=1 of [0, 1]
-    assert m["pep8"]["mae"] == pytest.approx(1.0)  # |0-1| and |1-0|
-    assert m["chars"]["mae"] == pytest.approx(2.0)  # 5 vs 3 both ways
-    assert m["n_unparsed_real"] == 0
 
 
 def test_parallel_features_equal_serial() -> None:

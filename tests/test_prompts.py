@@ -85,14 +85,14 @@ ROLE = "You are simulating a student taking an introduction to Python programmin
 UL = '<ul style="list-style-type: none">\n'
 
 GOLDEN_FT = {
-    "ft-exp1": (EXP1, FT_PROBLEM + "first:\n", EXP1_DONE),
-    "ft-exp1-ctx": (
+    "ft-exp1-v1": (EXP1, FT_PROBLEM + "first:\n", EXP1_DONE),
+    "ft-exp1-ctx-v1": (
         EXP1,
         "PAST PROBLEM SUBMISSIONS:\n1. <code>def f():\n    pass</code>\n" + FT_PROBLEM + "first:\n",
         EXP1_DONE,
     ),
-    "ft-exp2": (EXP2, FT_PROBLEM + "SUBMISSIONS:\n" + PRIOR + "\n", EXP2_DONE),
-    "ft-exp2-ctx": (
+    "ft-exp2-v1": (EXP2, FT_PROBLEM + "SUBMISSIONS:\n" + PRIOR + "\n", EXP2_DONE),
+    "ft-exp2-ctx-v1": (
         EXP2,
         "PAST PROBLEM SUBMISSIONS:\n" + PAST2 + "\n" + FT_PROBLEM + "SUBMISSIONS:\n" + PRIOR + "\n",
         EXP2_DONE,
@@ -100,14 +100,14 @@ GOLDEN_FT = {
 }
 
 GOLDEN_CHAT = {
-    "chat-exp1": (
+    "chat-exp1-v1": (
         EXP1,
         CHAT_PROBLEM
         + f"<p>{ROLE} Generate the student's first attempt at the TODO CODE of the current problem.</p>\n"
         + UL + B_TODO + B_FIXED + B_WRAP + "</ul>",
         EXP1_DONE,
     ),
-    "chat-exp1-ctx": (
+    "chat-exp1-ctx-v1": (
         EXP1,
         "<p>PAST PROBLEM SUBMISSIONS:\n1. <code>def f():\n    pass</code></p>\n"
         + CHAT_PROBLEM
@@ -118,7 +118,7 @@ GOLDEN_CHAT = {
         + B_WRAP + "</ul>",
         EXP1_DONE,
     ),
-    "chat-exp2": (
+    "chat-exp2-v1": (
         EXP2,
         CHAT_PROBLEM
         + "<p>SUBMISSIONS SO FAR:\n" + PRIOR + "</p>\n"
@@ -127,7 +127,7 @@ GOLDEN_CHAT = {
         + UL + B_TODO + B_FIXED + B_PRIOR + B_NONE + B_SUBMIT + B_WRAP + "</ul>",
         EXP2_DONE,
     ),
-    "chat-exp2-ctx": (
+    "chat-exp2-ctx-v1": (
         EXP2,
         "<p>PAST PROBLEM SUBMISSIONS:\n" + PAST2 + "</p>\n"
         + CHAT_PROBLEM
@@ -138,6 +138,75 @@ GOLDEN_CHAT = {
         EXP2_DONE,
     ),
 }
+
+
+# The paper's plain-text layout (the default): LABEL: content sections separated by
+# blank lines, Fig. 5/6 wording, no markup.
+P_PROBLEM = (
+    "PROBLEM INSTRUCTIONS: Return the sum of a and b.\n\n"
+    "FIXED CODE: <code>TOTAL = 0</code>\n\n"
+    'TODO CODE: <code>def add(a, b):\n    "*** YOUR CODE HERE ***"\n</code>'
+)
+P_BULLETS_EXP2 = B_TODO + B_FIXED + B_PRIOR
+GOLDEN_FT.update({
+    "ft-exp1": (EXP1, P_PROBLEM + "\n\nfirst:\n", EXP1_DONE),
+    "ft-exp1-ctx": (EXP1, "PAST PROBLEM SUBMISSIONS: 1. <code>def f():\n    pass</code>\n\n" + P_PROBLEM
+                    + "\n\nfirst:\n", EXP1_DONE),
+    "ft-exp2": (EXP2, P_PROBLEM + "\n\nSUBMISSIONS: " + PRIOR + "\n", EXP2_DONE),
+    "ft-exp2-ctx": (EXP2, "PAST PROBLEM SUBMISSIONS: " + PAST2 + "\n\n" + P_PROBLEM + "\n\nSUBMISSIONS: " + PRIOR
+                    + "\n", EXP2_DONE),
+})
+GOLDEN_CHAT.update({
+    "chat-exp1": (
+        EXP1,
+        P_PROBLEM + f"\n\n{ROLE} Generate the student's first attempt at the TODO CODE of the current problem.\n\n"
+        + B_TODO + B_FIXED + B_WRAP.rstrip("\n"),
+        EXP1_DONE,
+    ),
+    "chat-exp1-ctx": (
+        EXP1,
+        "PAST PROBLEM SUBMISSIONS: 1. <code>def f():\n    pass</code>\n\n" + P_PROBLEM
+        + f"\n\n{ROLE} Generate the student's first attempt at the TODO CODE of the current problem.\n\n"
+        + B_TODO + B_FIXED
+        + "* You are also provided with the student's first attempt for a past problem from a past homework. "
+        "Use it as a reference to predict the student's first attempt for the current problem.\n"
+        + B_WRAP.rstrip("\n"),
+        EXP1_DONE,
+    ),
+    "chat-exp2": (
+        EXP2,
+        P_PROBLEM + "\n\nSUBMISSIONS SO FAR: " + PRIOR + "\n\n"
+        + f"{ROLE} Generate the student's next attempt at the TODO CODE of the current problem "
+        "conditioned on their SUBMISSIONS SO FAR.\n\n"
+        + P_BULLETS_EXP2 + B_NONE + B_SUBMIT + B_WRAP.rstrip("\n"),
+        EXP2_DONE,
+    ),
+    "chat-exp2-ctx": (
+        EXP2,
+        "PAST PROBLEM SUBMISSIONS: " + PAST2 + "\n\n" + P_PROBLEM + "\n\nSUBMISSIONS SO FAR: " + PRIOR + "\n\n"
+        + f"{ROLE} Generate the student's next attempt at the TODO CODE of the current problem "
+        "based on the SUBMISSIONS SO FAR.\n\n"
+        + P_BULLETS_EXP2 + B_SUBMIT + B_NONE + B_PAST2 + B_WRAP.rstrip("\n"),
+        EXP2_DONE,
+    ),
+})
+
+
+def test_paper_layout_stage_words_and_plain_problem_text() -> None:
+    html_problem = PROBLEM.model_copy(update={
+        "instructions": "<p>Return the sum of <code>a</code> &amp; b.</p><ul><li>Use +.</li><li>No loops.</li></ul>"})
+    for stage, word in (("first", "first"), ("middle", "mid-point"), ("last", "final")):
+        ex = EXP1.model_copy(update={"stage": stage, "context_problem_id": None, "context": []})
+        ft = render_example(ex, html_problem, "ft-exp1").prompt
+        assert ft.endswith(f"\n\n{word}:\n")
+        chat = render_example(ex, html_problem, "chat-exp1").messages[1]["content"]
+        assert f"Generate the student's {word} attempt" in chat
+        # markup in the problem text becomes plain text; none is added by the template
+        assert "PROBLEM INSTRUCTIONS: Return the sum of a & b.\n* Use +.\n* No loops.\n\nFIXED CODE:" in chat
+        assert "<p>" not in chat and "<ul" not in chat and "<li>" not in ft
+    # the -v1 layouts keep the raw stage name
+    ex = EXP1.model_copy(update={"stage": "middle", "context_problem_id": None, "context": []})
+    assert render_example(ex, PROBLEM, "ft-exp1-v1").prompt.endswith("\nmiddle:\n")
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN_FT))
@@ -227,16 +296,19 @@ def test_main_signature() -> None:
 
 
 def test_loop_with_exp2_template_matches_training_format() -> None:
-    """An adapter trained on ft-exp2-ctx sees, in the loop, exactly its training layout."""
+    """An adapter trained on an exp2 template sees, in the loop, exactly its training layout."""
     turns = [("def add(a, b):\n    return a", "fb 1"), ("def add(a, b):\n    return a - b", "fb 2")]
-    r = render_loop_prompt(PROBLEM, turns, [None, "x = 1", "x = 2", "x = 3"], "ft-exp2-ctx", k=3)
+    r = render_loop_prompt(PROBLEM, turns, [None, "x = 1", "x = 2", "x = 3"], "ft-exp2-ctx-v1", k=3)
     assert r.prompt == (
         "PAST PROBLEM SUBMISSIONS:\n1. None\n2. <code>x = 1</code>\n3. <code>x = 2</code>\n4. <code>x = 3</code>\n"
         + FT_PROBLEM + "SUBMISSIONS:\n" + PRIOR + "\n"
     )
-    assert r.prompt == render_example(EXP2, PROBLEM, "ft-exp2-ctx").prompt
-    first = render_loop_prompt(PROBLEM, [], None, "ft-exp2", k=1)
+    assert r.prompt == render_example(EXP2, PROBLEM, "ft-exp2-ctx-v1").prompt
+    paper = render_loop_prompt(PROBLEM, turns, [None, "x = 1", "x = 2", "x = 3"], "ft-exp2-ctx", k=3)
+    assert paper.prompt == render_example(EXP2, PROBLEM, "ft-exp2-ctx").prompt
+    first = render_loop_prompt(PROBLEM, [], None, "ft-exp2-v1", k=1)
     assert first.prompt == FT_PROBLEM + "SUBMISSIONS:\n1. None\n"
+    assert render_loop_prompt(PROBLEM, [], None, "ft-exp2", k=1).prompt == P_PROBLEM + "\n\nSUBMISSIONS: 1. None\n"
     with pytest.raises(ValueError, match="single snapshots"):
         render_loop_prompt(PROBLEM, [], None, "ft-exp1")
 
@@ -258,11 +330,12 @@ def test_loop_turns_from_schema_attempts_and_hint_kwarg() -> None:
 
 
 def test_registry_and_helpers() -> None:
-    assert set(TEMPLATES) == {
-        "ft-exp1", "ft-exp1-ctx", "ft-exp2", "ft-exp2-ctx", "ft-loop",
-        "chat-exp1", "chat-exp1-ctx", "chat-exp2", "chat-exp2-ctx", "chat-loop",
-    }
+    paper = {"ft-exp1", "ft-exp1-ctx", "ft-exp2", "ft-exp2-ctx", "chat-exp1", "chat-exp1-ctx", "chat-exp2",
+             "chat-exp2-ctx"}
+    assert set(TEMPLATES) == paper | {f"{n}-v1" for n in paper} | {"ft-loop", "chat-loop"}
+    assert all(TEMPLATES[n].layout == "paper" for n in paper)
     assert template_name("exp2", True) == "ft-exp2-ctx"
+    assert template_name("exp2", True, layout="v1") == "ft-exp2-ctx-v1"
     assert template_name("exp1", False, kind="chat") == "chat-exp1"
     assert get_template("chat-exp2").stop == ()
     with pytest.raises(KeyError, match="known: ft-exp1"):
@@ -284,7 +357,9 @@ def test_exp2_not_final_has_no_submit_and_missing_context_is_none() -> None:
     ex = EXP2.model_copy(update={"is_final": False, "context": [], "context_problem_id": None})
     r = render_example(ex, PROBLEM, "ft-exp2-ctx")
     assert r.completion == "<code>def add(a, b):\n    return a + b</code>"
-    assert r.prompt.startswith("PAST PROBLEM SUBMISSIONS:\nNone\nPROBLEM INSTRUCTIONS:\n")
+    assert r.prompt.startswith("PAST PROBLEM SUBMISSIONS: None\n\nPROBLEM INSTRUCTIONS: ")
+    v1 = render_example(ex, PROBLEM, "ft-exp2-ctx-v1")
+    assert v1.prompt.startswith("PAST PROBLEM SUBMISSIONS:\nNone\nPROBLEM INSTRUCTIONS:\n")
     last = EXP1.model_copy(update={"stage": "last", "is_final": True})
     assert render_example(last, PROBLEM, "ft-exp1").completion == EXP1_DONE  # exp1 never submits
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simstudent.experiments import summary as S
+from simstudent.metrics import engine as E
 from simstudent.experiments.report import build_report
 from simstudent.experiments.report.html import markdown_to_html
 from simstudent.experiments.report.tables import FLOOR_LABEL
-from simstudent.experiments.results import STAGES, Item, RolloutSummary, RunMetrics, Stat, load_run_metrics
+from simstudent.metrics.records import STAGES, Item, RolloutSummary, RunMetrics, Stat, load_run_metrics
 from simstudent.experiments.runfolder import RunFolder
 
 ERRS = ("no_error", "logical", "runtime", "compile")
@@ -76,9 +76,9 @@ def _run(kind: str, split: str, label: str, context: bool, k, seed: int, folder:
     for it in items:
         noise = 0.4 if it.role == "real" else 0.4 + (1 - skill)
         emb[it.id] = centres[it.problem_id] + nrng.normal(scale=noise, size=dim)
-    S.fit_style_scores(items)
-    groups_m, prog, floor = S.summarize_items(items, emb, groups, bins=5 if kind != "exp1" else None,
-                                              floor_seed=0, floor_repeats=3)
+    E.fit_style_scores(items)
+    groups_m, prog, floor = E.measure_items(items, emb, groups, progress_mode=None if kind == "exp1" else "median-steps",
+                                            floor_seed=0, floor_repeats=3)
     run = RunMetrics(
         kind=kind, label=label, model="fake-model", split=split, context=context, k=k, embedder="random",
         command=f"simstudent eval {kind} --data DATA --split {split} --label {label}",
@@ -125,8 +125,10 @@ def tiny_exp1() -> dict:
     return {
         "kind": "exp1", "label": "toy", "split": "test_NS_OP", "context": True,
         "command": "simstudent eval exp1 --split test_NS_OP",
+        "counts": {"generations": 40, "truncated": 10},
         "groups": [{
             "group": "last", "n_real": 40, "n_gen": 40, "knn_distance": 0.0581, "coverage": 0.719,
+            "n_cells": 3, "n_cells_knn": 3, "n_cells_coverage": 2,
             "pep8": {"gen": {"mean": 6.22, "sd": 2.08, "n": 4}, "real": {"mean": 7.49, "sd": 4.69, "n": 4}, "mae": 3.8},
             "style_score": {"gen": {"mean": 0.41, "sd": 0.75, "n": 4}, "real": {"mean": 0.89, "sd": 1.28, "n": 4},
                             "mae": 1.26},
@@ -158,10 +160,10 @@ def test_tiny_table_cells_exact(tmp_path):
     by_id = {t.id: t for t in rep.tables}
     assert set(by_id) == {"tab1", "tab2"}  # no exp2 / rollout runs -> no Tab. 3
     t1 = by_id["tab1"]
-    assert t1.columns == ["Model", "Stage", "Context", "Avg. KNN Dist. ↓", "KNN Cov. ↑"]
+    assert t1.columns == ["Model", "Stage", "Context", "Avg. KNN Dist. ↓ (cells)", "KNN Cov. ↑ (cells)", "Trunc."]
     assert t1.rows == [
-        ["toy", "last", "T", "0.058", "71.9%"],
-        [FLOOR_LABEL, "last", "-", "0.050 ± 0.004", "80.0% ± 5.0%"],
+        ["toy", "last", "T", "0.058 (3/3)", "71.9% (2/3)", "25%"],  # 10 of 40 generations truncated
+        [FLOOR_LABEL, "last", "-", "0.050 ± 0.004", "80.0% ± 5.0%", "-"],
     ]
     t2 = by_id["tab2"]
     assert t2.columns == ["Model", "Bin", "Context", "PEP 8 Mean (Sd)", "PEP 8 MAE", "Style Mean (Sd)", "Style MAE"]
@@ -171,10 +173,10 @@ def test_tiny_table_cells_exact(tmp_path):
         [FLOOR_LABEL, "last", "-", "7.00 (4.00)", "4.50 ± 0.50", "0.80 (1.10)", "1.10 ± 0.20"],
     ]
     assert t2.row_kinds == ["model", "student", "floor"]
-    # With at most k = 10 real codes coverage is 100% by construction: flagged, bracketed.
-    from simstudent.experiments.report.tables import _coverage
+    # A cell-averaged value shows the cells it averages; no qualifying cell is n/a, never 100%.
+    from simstudent.experiments.report.tables import _cells
 
-    assert _coverage(1.0, 8) == "(100.0%)†" and _coverage(0.5, 11) == "50.0%"
+    assert _cells(None, 0, 3, pct=True) == "n/a†" and _cells(0.5, 2, 3, pct=True) == "50.0% (2/3)"
     # The command that regenerates the numbers sits under every table.
     md = rep.md_path.read_text()
     assert "simstudent eval exp1 --split test_NS_OP" in md
@@ -210,10 +212,10 @@ def test_tables_have_paper_shape(handmade):
     assert [r[0] for r in t2.rows][-2:] == ["Student", FLOOR_LABEL]
     assert len(t2.rows) == 4 + 2
     t3 = next(t for t in rep.tables if t.id == "tab3" and t.split == "test_NS_NP")
-    assert t3.columns[3] == "Pass Rate % Mean (Sd)" and t3.columns[-1] == "Cosine Dist. ↓"
+    assert t3.columns[3] == "Pass Rate % Mean (Sd)" and t3.columns[-2:] == ["Cosine Dist. ↓", "Trunc."]
     assert [r[0] for r in t3.rows] == ["inst", "lora", "Student", FLOOR_LABEL]
     floor = t3.rows[-1]
-    assert "±" in floor[4] and "±" in floor[-1]
+    assert "±" in floor[4] and "±" in floor[-2]
 
 
 def test_style_score_refit_jointly(handmade):

@@ -68,18 +68,22 @@ def _summary(metrics: dict, out: Path) -> None:
     from rich.table import Table
 
     t = Table(title=f"{metrics['kind']} {metrics['split']} - {metrics['label']}", show_lines=False)
-    for col in ("group", "n gen", "KNN dist", "coverage", "cosine", "pass rate gen/real", "PEP 8 gen/real"):
+    for col in ("group", "n gen", "KNN dist (cells)", "coverage (cells)", "cosine", "pass rate gen/real",
+                "PEP 8 gen/real"):
         t.add_column(col)
 
     def f(x, d=3):
-        return "-" if x is None else f"{x:.{d}f}"
+        return "n/a" if x is None else f"{x:.{d}f}"
 
     for g in metrics["groups"]:
-        t.add_row(g["group"], str(g["n_gen"]), f(g["knn_distance"]), f(g["coverage"]),
+        n = g.get("n_cells", 0)
+        t.add_row(g["group"], str(g["n_gen"]), f"{f(g['knn_distance'])} ({g.get('n_cells_knn', 0)}/{n})",
+                  f"{f(g['coverage'])} ({g.get('n_cells_coverage', 0)}/{n})",
                   f(g["cosine_distance"]["mean"]),
                   f"{f(g['pass_rate']['gen']['mean'], 2)} / {f(g['pass_rate']['real']['mean'], 2)}",
                   f"{f(g['pep8']['gen']['mean'], 1)} / {f(g['pep8']['real']['mean'], 1)}")
     console.print(t)
+    console.print("n/a: no problem cell with at least 3 generated codes (KNN) / more than 10 real codes (coverage)")
     console.print(f"run folder: [bold]{out}[/]  (metrics.json, generations.jsonl, grades.jsonl)")
 
 

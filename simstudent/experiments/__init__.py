@@ -3,7 +3,7 @@
 - ``inputs``: dataset + problem specs + split + test examples;
 - ``runner``: exp1/exp2 runs (generate, grade) into a run folder (``runfolder``);
 - ``rollout`` / ``rollout_measure``: closed-loop runs of the SimulatedStudent;
-- ``measure`` / ``summary``: graded items -> ``metrics.json`` (schema: ``results``);
+- ``measure``: graded items -> ``metrics.json`` (engine and schema: ``simstudent.metrics``);
 - ``report``: tables, figures, HTML and Markdown from runs' metrics.
 
 Heavy dependencies (torch, transformers, matplotlib) are imported lazily.

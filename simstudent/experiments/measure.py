@@ -1,11 +1,10 @@
 """Turn a run folder's generations and grades into ``metrics.json`` + ``embeddings.npz``.
 
 Every example contributes one real item (its target) and ``samples`` generated
-items. Per item: the grade (error type, pass rate under both conventions), the
-style features and PEP 8 count (``simstudent.metrics.style``), the Levenshtein
-distance to the previous attempt (exp2: the real attempt t-1 the model was shown),
-and an embedding. Then ``summary.summarize_items`` computes the groups, progress
-curves and the real-vs-real floor.
+items; the whole test split's targets join as ``floor`` items. Everything measured
+about them - grades under the named conventions, style, edit distances, embeddings,
+groups, cells, progress and the floor - is computed by ``simstudent.metrics.engine``;
+this module only gathers the run folder's records.
 """
 
 from __future__ import annotations
@@ -14,9 +13,10 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from simstudent.experiments import summary as S
-from simstudent.experiments.results import Item, RunMetrics
 from simstudent.experiments.runfolder import EMBEDDINGS, GENERATIONS, GRADES, RunFolder
+from simstudent.metrics import engine as E
+from simstudent.metrics.conventions import Conventions
+from simstudent.metrics.records import Item, RunMetrics
 from simstudent.schema import Example, GradeResult
 from simstudent.errors import InputError
 
@@ -31,54 +31,37 @@ def build_items(
     grades: dict[str, GradeResult],
     *,
     group_of: Any,
-    previous_of: Any,
+    conventions: Conventions,
     floor_examples: Sequence[Example] = (),
 ) -> tuple[list[Item], dict[str, str]]:
     """Items (real first, then each example's samples, then the floor's real codes)
-    and their codes by item id.
-
-    ``group_of(example)`` names the item's group; ``previous_of(example)`` is the
-    code the attempt follows (None when there is none)."""
-    from simstudent.metrics.progress import edit_distance
-
+    and their codes by item id. ``group_of(example)`` names the item's group."""
     gens_by_key: dict[str, list[dict[str, Any]]] = {}
     for g in generations:
         gens_by_key.setdefault(g["key"], []).append(g)
     items: list[Item] = []
     codes: dict[str, str] = {}
 
-    def make(iid: str, role: str, e: Example, code: str, sample: int, submitted: Optional[bool]) -> Item:
-        grade = grades.get(iid)
-        prev = previous_of(e)
+    def make(iid: str, role: str, e: Example, code: str, sample: int, submitted: Optional[bool],
+             truncated: Optional[bool] = None) -> Item:
         codes[iid] = code
-        return Item(
+        it = Item(
             id=iid, key=e.key, sample=sample, role=role, group=group_of(e),  # type: ignore[arg-type]
             student_id=e.student_id, problem_id=e.problem_id, index=e.target_index, length=e.stream_length,
-            position=_position(e.target_index, e.stream_length),
-            error_type=grade.error_type if grade else None,
-            pass_rate=grade.pass_rate_under("errors_as_zero") if grade else None,
-            pass_rate_excluded=grade.pass_rate_under("errors_excluded") if grade else None,
-            edit_distance=float(edit_distance(code, prev)) if prev is not None else None,
-            submitted=submitted,
+            position=_position(e.target_index, e.stream_length), submitted=submitted, truncated=truncated,
         )
+        E.set_grade(it, grades.get(iid), conventions)
+        return it
 
     for e in examples:
         items.append(make(f"{e.key}:real", "real", e, e.target, 0, e.is_final))
         for g in sorted(gens_by_key.get(e.key, []), key=lambda g: g["sample"]):
-            items.append(make(g["id"], "gen", e, g.get("code") or "", int(g["sample"]), g.get("submitted")))
+            items.append(make(g["id"], "gen", e, g.get("code") or "", int(g["sample"]), g.get("submitted"),
+                              g.get("finish_reason") == "length"))
     for e in floor_examples:
         items.append(make(f"{e.key}:floor", "floor", e, e.target, 0, e.is_final))
+    E.set_edit_distances(items, codes)
     return items, codes
-
-
-def add_style(items: Sequence[Item], codes: dict[str, str]) -> None:
-    """Style features and PEP 8 violations of every item's code."""
-    from simstudent.metrics.style import style_features_many
-
-    feats = style_features_many([codes[it.id] for it in items])
-    for it, f in zip(items, feats):
-        it.pep8 = float(f.pep8)
-        it.features = {"chars": f.chars, "lines": f.lines, "depth": f.depth, "width": f.width, "nodes": f.nodes}
 
 
 def embed_items(items: Sequence[Item], codes: dict[str, str], embedder_name: str,
@@ -91,6 +74,12 @@ def embed_items(items: Sequence[Item], codes: dict[str, str], embedder_name: str
     cache = EmbeddingCache() if embedder.cacheable else None
     mat = embed_codes(embedder, [codes[it.id] for it in items], cache=cache, show_progress=show_progress)
     return {it.id: mat[i] for i, it in enumerate(items)}
+
+
+def run_conventions(cfg: Any) -> Conventions:
+    """The run's measuring conventions (the authors' when its config has none)."""
+    conv = getattr(cfg, "conventions", None)
+    return conv if isinstance(conv, Conventions) else Conventions()
 
 
 def save_embeddings(folder: RunFolder, emb: dict[str, np.ndarray]) -> None:
@@ -125,23 +114,26 @@ def run_counts(examples: Sequence[Example], generations: Sequence[dict[str, Any]
 def finish_metrics(cfg: Any, folder: RunFolder, items: list[Item], codes: dict[str, str], groups: Sequence[str],
                    *, kind: str, counts: dict[str, int], template: str, bins: Optional[int],
                    progress: Any = None, extra: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-    """Style, embeddings, summary; write metrics.json and embeddings.npz."""
-    add_style(items, codes)
-    scorer = S.fit_style_scores(items)
+    """Style, embeddings, the engine's measures; write metrics.json and embeddings.npz."""
+    conventions = run_conventions(cfg)
+    E.set_style(items, codes, conventions)
+    scorer = E.fit_style_scores(items)
     emb = embed_items(items, codes, cfg.embedder, show_progress=progress is not None and progress.enabled)
     save_embeddings(folder, emb)
-    out_groups, prog, floor = S.summarize_items(items, emb, groups, bins=bins, floor_seed=cfg.data.split_seed,
-                                                floor_repeats=cfg.floor_repeats)
+    out_groups, prog, floor = E.measure_items(
+        items, emb, groups, progress_mode=conventions.progress if bins else None, bins=bins or E.DEFAULT_BINS,
+        floor_seed=cfg.data.split_seed, floor_repeats=cfg.floor_repeats)
     gen = getattr(cfg, "gen", None)
     metrics = RunMetrics(
         kind=kind, label=cfg.run_label(), model=gen.model if gen else "", adapter=gen.adapter if gen else None,
         template=template, split=cfg.data.split, context=cfg.context, k=cfg.k if kind != "exp1" else None,
-        samples=gen.samples if gen else 1, embedder=cfg.embedder, data=cfg.data.data, command=cfg.command,
+        samples=gen.samples if gen else 1, embedder=cfg.embedder, conventions=conventions.model_dump(),
+        data=cfg.data.data, command=cfg.command,
         counts=counts, groups=out_groups, progress=prog, floor=floor, floor_seed=cfg.data.split_seed,
         floor_repeats=cfg.floor_repeats, style_scorer=scorer, items=items,
         notes=[
-            "pass rate: compile and runtime errors count as 0 passed (errors_as_zero); "
-            "pass_rate_excluded holds the paper code's convention",
+            f"pass rate: convention {conventions.pass_rate!r} (authors: undefined only for compile errors and "
+            "top-level crashes); pass_rate_zero and pass_rate_excluded hold the other two",
             f"embedder: {cfg.embedder}",
         ],
         **(extra or {}),
@@ -158,17 +150,15 @@ def measure_run(cfg: Any, folder: RunFolder, examples: Sequence[Example], templa
     grades = read_grades(folder)
     if cfg.exp == "exp1":
         group_of = lambda e: e.stage  # noqa: E731
-        previous_of = lambda e: None  # noqa: E731 - exp1 attempts follow nothing shown
         groups: list[str] = ["first", "middle", "last"]
-        bins = None
+        bins = None  # exp1 has no progress
     else:
         group_of = lambda e: "all"  # noqa: E731
-        previous_of = lambda e: e.prior[-1] if e.prior else None  # noqa: E731
         groups = ["all"]
         bins = cfg.bins
-    items, codes = build_items(examples, generations, grades, group_of=group_of, previous_of=previous_of,
+    items, codes = build_items(examples, generations, grades, group_of=group_of, conventions=run_conventions(cfg),
                                floor_examples=floor_examples)
-    missing = [it.id for it in items if it.error_type is None]
+    missing = [it.id for it in items if it.id not in grades]
     if missing:
         raise InputError(f"{folder.path}: {len(missing)} codes have no grade (e.g. {missing[0]}); rerun to finish")
     counts = run_counts(examples, generations)

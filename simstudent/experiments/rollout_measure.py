@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Sequence
 
-from simstudent.experiments import summary as S
 from simstudent.experiments.measure import finish_metrics
-from simstudent.experiments.results import Item, RolloutSummary, Stat
+from simstudent.metrics import engine as E
+from simstudent.metrics.conventions import Conventions
+from simstudent.metrics.records import Item, RolloutSummary, Stat
 from simstudent.experiments.rollout import read_trajectories
 from simstudent.experiments.runfolder import GRADES, RunFolder
 from simstudent.schema import Dataset, GradeResult, Stream
 from simstudent.errors import InputError
+
+_CONVENTIONS = Conventions()  # rollout configs carry no conventions: the authors' defaults
 
 
 def _grade_real(folder: RunFolder, streams: Sequence[Stream], prefix: int, inputs: Any) -> dict[str, GradeResult]:
@@ -34,17 +37,18 @@ def _grade_real(folder: RunFolder, streams: Sequence[Stream], prefix: int, input
 
 def _item(iid: str, key: str, role: str, student: str, problem: str, index: int, length: int,
           code: str, prev: Any, grade: Any, submitted: Any) -> tuple[Item, str]:
+    """One item; ``prev`` is the attempt before it in its own stream (a rollout's
+    attempt p follows the injected real attempt p-1, as the student saw it)."""
     from simstudent.metrics.progress import edit_distance
 
-    return Item(
+    it = Item(
         id=iid, key=key, role=role, group="all", student_id=student, problem_id=problem, index=index,  # type: ignore[arg-type]
         length=length, position=index / (length - 1) if length > 1 else None,
-        error_type=grade.error_type if grade else None,
-        pass_rate=grade.pass_rate_under("errors_as_zero") if grade else None,
-        pass_rate_excluded=grade.pass_rate_under("errors_excluded") if grade else None,
-        edit_distance=float(edit_distance(code, prev)) if prev is not None else None,
+        edit_distance=float(edit_distance(code, prev)) if prev is not None else 0.0,
         submitted=submitted,
-    ), code
+    )
+    E.set_grade(it, grade, _CONVENTIONS)
+    return it, code
 
 
 def measure_rollouts(cfg: Any, folder: RunFolder, streams: Sequence[Stream], inputs: Any,
@@ -98,7 +102,7 @@ def measure_rollouts(cfg: Any, folder: RunFolder, streams: Sequence[Stream], inp
     stops = Counter(t.stop_reason or "unfinished" for _, t in scored)
 
     def st(name: str) -> Stat:
-        return S.stat([x[name] for x in ro["per_rollout"]])
+        return E.stat([x[name] for x in ro["per_rollout"]])
 
     final_gen = [t.attempts[-1].grade.pass_rate for _, t in scored if len(t.attempts) > p and t.attempts[-1].grade]
     final_real = [real_grades[f"{r['id']}:{len(by_id[r['id']].submissions) - 1}:real"].pass_rate for r, _ in scored]
@@ -106,9 +110,9 @@ def measure_rollouts(cfg: Any, folder: RunFolder, streams: Sequence[Stream], inp
         n_streams=ro["n_rollouts"], prefix=p, match_threshold=ro["match_threshold"],
         coverage=st("coverage"), grade_proximity=st("grade_proximity"),
         final_grade_proximity=st("final_grade_proximity"), ast_match=st("ast_match"), codebleu=st("codebleu"),
-        attempts_gen=S.stat([len(t.attempts) - p for _, t in scored]),
-        attempts_real=S.stat([len(by_id[r["id"]].submissions) - p for r, _ in scored]),
-        stop_reasons=dict(stops), final_pass_gen=S.stat(final_gen), final_pass_real=S.stat(final_real),
+        attempts_gen=E.stat([len(t.attempts) - p for _, t in scored]),
+        attempts_real=E.stat([len(by_id[r["id"]].submissions) - p for r, _ in scored]),
+        stop_reasons=dict(stops), final_pass_gen=E.stat(final_gen), final_pass_real=E.stat(final_real),
     )
     assert means is not None  # rollout_metrics always returns means
     counts = {

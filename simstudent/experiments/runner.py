@@ -13,7 +13,6 @@ paper's tables. Steps, each resumable from the run folder:
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -21,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simstudent.experiments.inputs import DataConfig, build_examples, load_inputs
 from simstudent.experiments.runfolder import GENERATIONS, GRADES, RunFolder
+from simstudent.metrics.conventions import Conventions
 from simstudent.schema import Example, GradeResult, Problem
 from simstudent.errors import ConfigError, InputError
 
@@ -61,6 +61,8 @@ class ExperimentConfig(BaseModel):
     embedder: str = "minilm"
     floor_repeats: int = 5
     bins: int = 10
+    conventions: Conventions = Field(default_factory=Conventions,
+                                     description="Named measuring conventions (defaults: the paper authors').")
     label: Optional[str] = None
     command: str = ""  # the command line that made the run (for the report)
 
@@ -75,25 +77,28 @@ class ExperimentConfig(BaseModel):
 
 # ------------------------------------------------------------------ templates
 
-def resolve_template(gen: GenerationConfig, exp: str, context: bool) -> str:
-    """The prompt template family for a run: explicit ``template`` wins; an adapter's
-    recorded template decides ft/chat (it was trained on one of them); without an
-    adapter an instruct model gets the paper's prompting (chat) templates."""
+def experiment_template(gen: GenerationConfig, exp: str, context: bool) -> str:
+    """The prompt template family of an exp1/exp2 run: explicit ``template`` wins; an
+    adapter's recorded template decides ft/chat and its layout (it was trained on one
+    of them); without an adapter an instruct model gets the paper's prompting (chat)
+    templates in the paper's layout."""
     from simstudent.prompts import get_template, template_name
 
     if gen.template:
         return get_template(gen.template).name
-    kind = "chat"
+    kind, layout = "chat", "paper"
     if gen.adapter:
-        from simstudent.models.adapters import adapter_template, resolve_adapter
+        from simstudent.agent.prompting import adapter_template
 
-        try:
-            kind = get_template(adapter_template(resolve_adapter(gen.adapter))).kind
-        except FileNotFoundError:
+        recorded, _ = adapter_template(gen.adapter)
+        if recorded:
+            tpl = get_template(recorded)
+            kind, layout = tpl.kind, tpl.layout
+        else:
             kind = "ft"  # a served LoRA name: the fine-tune format is the usual one
     if gen.chat is not None:
         kind = "chat" if gen.chat else "ft"
-    return template_name(exp, context, kind=kind)
+    return template_name(exp, context, kind=kind, layout=layout)
 
 
 def template_for_example(family: str, example: Example) -> str:
@@ -102,7 +107,8 @@ def template_for_example(family: str, example: Example) -> str:
     from simstudent.prompts import get_template, template_name
 
     tpl = get_template(family)
-    return template_name(example.exp, bool(tpl.context and example.context_problem_id), kind=tpl.kind)
+    return template_name(example.exp, bool(tpl.context and example.context_problem_id), kind=tpl.kind,
+                         layout=tpl.layout)
 
 
 # ------------------------------------------------------------------ generation
@@ -112,7 +118,10 @@ def sample_id(example: Example, sample: int) -> str:
 
 
 def _sample_seed(base: int, key: str, sample: int) -> int:
-    return zlib.crc32(f"{base}:{key}:{sample}".encode()) & 0x7FFFFFFF
+    """The agent's seed scheme (``derive_seed``), so one scheme serves every generation."""
+    from simstudent.agent.student import derive_seed
+
+    return derive_seed(base, key, sample)
 
 
 def generate_all(
@@ -264,7 +273,7 @@ def run_experiment(
         raise InputError(f"{cfg.data.data}: the {cfg.data.split} split has no {cfg.exp} examples")
     # The floor uses every real target of the whole test split (context plays no part).
     floor_examples = build_examples(inputs, cfg.exp, context=False, k=cfg.k, full=True)
-    family = "copy-previous" if cfg.gen.backend == "copy-previous" else resolve_template(cfg.gen, cfg.exp, cfg.context)
+    family = "copy-previous" if cfg.gen.backend == "copy-previous" else experiment_template(cfg.gen, cfg.exp, cfg.context)
     own_grader = grader is None
     with Stage(show_progress) as stage:
         done = folder.done_ids(GENERATIONS)

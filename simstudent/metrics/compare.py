@@ -1,129 +1,128 @@
-"""One comparison of generated code against real code: every metric, per group.
+"""Generated code against real code, for two datasets: pair them (``items``), turn
+the pairs into engine items, and let ``engine.measure_items`` compute everything.
 
-``compare(real, generated, config)`` pairs the two datasets (see ``items``), then
-computes per group - ``overall``, each stage (first/middle/last) and each problem -
-the embedding, functional and style metrics, plus progress curves over normalised
-steps and, given training data, memorisation. The result is a plain JSON-able
-dict; ``flatten`` turns it into ``{"a.b.c": number}`` for the floor and reports.
+``compare(real, generated, config)`` returns a ``records.RunMetrics`` of kind
+``compare`` whose groups are ``all`` and the stages first/middle/last (a one-attempt
+stream's only code is in all three), each with per-problem cells, plus progress
+curves and, when asked, the real-vs-real floor on exactly the same slots. Given the
+same streams, it measures what ``simstudent eval`` measures and the report shows.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, Optional, Sequence
 
-from pydantic import BaseModel, Field
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
-from simstudent.metrics.embedding import embedding_metrics
-from simstudent.metrics.functional import functional_metrics
-from simstudent.metrics.items import STAGES, Item, PairingMode, pair_items
-from simstudent.metrics.memorisation import memorisation
-from simstudent.metrics.progress import previous_codes, progress_metrics
-from simstudent.metrics.style import StyleFeatures, StyleScorer, style_features_many, style_metrics
+from simstudent.metrics import engine as E
+from simstudent.metrics.conventions import Conventions
+from simstudent.metrics.items import STAGES, PairedCode, PairingMode, pair_items, stream_codes
+from simstudent.metrics.records import Item, RunMetrics
 from simstudent.schema import Dataset
 from simstudent.errors import InputError
 
+GROUPS = ("all", *STAGES)
+
 
 class MetricsConfig(BaseModel):
-    """Settings of a metrics run (defaults = the seed paper's)."""
+    """Settings of a ``simstudent metrics`` run (defaults = the paper authors')."""
 
-    embedder: Optional[str] = Field("minilm", description="registry name; None skips embedding metrics")
-    knn_k: int = 3
-    coverage_k: int = 10
-    bins: int = 10
-    pairing: PairingMode = "auto"
-    seed: int = 0
-    near_threshold: float = 0.05
-    by_problem: bool = True
-    processes: Optional[int] = None  # style pool size; None = all cores
-    cache: bool = True  # persistent embedding cache under simstudent.paths.cache_dir()
+    model_config = ConfigDict(extra="forbid")
 
-
-class StyleCache:
-    """Style features by code, shared across comparisons (floor repeats). Fill it
-    before loading an embedding model: new codes go through a forked process pool."""
-
-    def __init__(self, processes: Optional[int] = None) -> None:
-        self.processes = processes
-        self._feats: dict[str, StyleFeatures] = {}
-
-    def features(self, codes: Sequence[str]) -> list[StyleFeatures]:
-        missing = [c for c in dict.fromkeys(codes) if c not in self._feats]
-        if missing:
-            self._feats.update(zip(missing, style_features_many(missing, self.processes)))
-        return [self._feats[c] for c in codes]
+    embedder: Optional[str] = Field("minilm", description="Embedder registry name (minilm, tfidf, sfr-code); "
+                                    "None skips the embedding metrics.")
+    pairing: PairingMode = Field("auto", description="How generated codes meet real slots: auto, slot, stream, "
+                                 "matched.")
+    seed: int = Field(0, description="Seed of matched pairing, tf-idf and the floor's draws.")
+    floor_repeats: int = Field(0, ge=0, description="Real-vs-real floor repeats (0: no floor).")
+    bins: int = Field(10, ge=1, description="Bins of the normalised-bins progress mode.")
+    near_threshold: float = Field(0.05, description="Memorisation: near-copy distance threshold.")
+    processes: Optional[int] = Field(None, description="Style feature process pool size (None: all cores).")
+    cache: bool = Field(True, description="Use the persistent embedding cache.")
+    conventions: Conventions = Field(default_factory=Conventions, description="Named measuring conventions.")
 
 
-def _group(idx_r: list[int], idx_g: list[int], pairs: Sequence[tuple[int, int]]) -> tuple[dict, dict, list]:
-    rmap = {i: k for k, i in enumerate(idx_r)}
-    gmap = {j: k for k, j in enumerate(idx_g)}
-    sub = [(rmap[i], gmap[j]) for i, j in pairs if i in rmap and j in gmap]
-    return rmap, gmap, sub
+def _item(code: PairedCode, iid: str, key: str, role: str, sample: int = 0) -> Item:
+    return Item(id=iid, key=key, sample=sample, role=role, group="all",  # type: ignore[arg-type]
+                stages=list(code.stages), student_id=code.student_id, problem_id=code.problem_id,
+                index=code.position, length=code.length if code.ordered else None,
+                position=code.step, submitted=code.position == code.length - 1 if code.ordered else None)
 
 
-def _group_metrics(real: list[Item], gen: list[Item], idx_r: list[int], idx_g: list[int],
-                   pairs: Sequence[tuple[int, int]], rfeat: list[StyleFeatures], gfeat: list[StyleFeatures],
-                   scorer: StyleScorer, store: Any, config: MetricsConfig) -> dict[str, Any]:
-    _, _, sub = _group(idx_r, idx_g, pairs)
-    out: dict[str, Any] = {"n_real": len(idx_r), "n_generated": len(idx_g), "n_pairs": len(sub)}
-    if store is not None and idx_r and idx_g:
-        out["embedding"] = embedding_metrics(
-            store.matrix([real[i].code for i in idx_r]), store.matrix([gen[j].code for j in idx_g]),
-            pairs=sub, knn_k=config.knn_k, coverage_k=config.coverage_k, embedder=store.name)
-    out["functional"] = functional_metrics(
-        [real[i].grade for i in idx_r], [gen[j].grade for j in idx_g],
-        real_recorded=[real[i].recorded_correct for i in idx_r],
-        generated_recorded=[gen[j].recorded_correct for j in idx_g], pairs=sub)
-    out["style"] = style_metrics([rfeat[i] for i in idx_r], [gfeat[j] for j in idx_g], scorer, sub)
-    return out
+def build_items(real: Dataset, generated: Dataset, config: MetricsConfig) -> tuple[list[Item], dict[str, str], str]:
+    """Engine items for a comparison: the paired real slots (``real``), the generated
+    codes keyed by the slot they stand for (``gen``) and, for the floor, every real
+    code (``floor``); plus codes by item id and the pairing mode used."""
+    pairing = pair_items(real, generated, config.pairing, config.seed)
+    if not pairing.real or not pairing.generated:
+        raise InputError(f"nothing to compare: {len(pairing.real)} real and {len(pairing.generated)} generated codes")
+    conv = config.conventions
+    items: list[Item] = []
+    codes: dict[str, str] = {}
+    real_keys = [f"{c.stream_index}:{c.position}" for c in pairing.real]
+    for i, c in enumerate(pairing.real):
+        items.append(_item(c, f"real:{i}", real_keys[i], "real"))
+        E.set_grade(items[-1], c.grade, conv)
+        codes[items[-1].id] = c.code
+    slot_of = {j: i for i, j in pairing.pairs}
+    seen: dict[str, int] = {}
+    for j, c in enumerate(pairing.generated):
+        key = real_keys[slot_of[j]] if j in slot_of else f"gen-only:{j}"
+        sample = 0
+        if pairing.mode == "slot":  # several samples of one slot: numbered, edits stay within a sample
+            sample = seen.get(key, 0)
+            seen[key] = sample + 1
+        it = _item(c, f"gen:{j}", key, "gen", sample)
+        if pairing.mode != "slot":  # own stream: its own student and position
+            it.student_id = f"gen:{c.stream_index}"
+        E.set_grade(it, c.grade, conv)
+        items.append(it)
+        codes[it.id] = c.code
+    if config.floor_repeats:
+        for k, c in enumerate(stream_codes(real)):
+            it = _item(c, f"floor:{k}", f"{c.stream_index}:{c.position}", "floor")
+            E.set_grade(it, c.grade, conv)
+            items.append(it)
+            codes[it.id] = c.code
+    E.set_edit_distances(items, codes)
+    return items, codes, pairing.mode
 
 
 def compare(real: Dataset, generated: Dataset, config: Optional[MetricsConfig] = None, *,
-            train: Optional[Dataset] = None, store: Any = None, style_cache: Optional[StyleCache] = None,
-            show_progress: bool = False) -> dict[str, Any]:
-    """Every metric of ``generated`` against ``real`` (see module docstring).
-
-    ``store`` is an ``EmbeddingStore`` to use (one is built from ``config.embedder``
-    when omitted and an embedder is configured); ``style_cache`` reuses style
-    features across calls.
-    """
+            train: Optional[Dataset] = None, store: Any = None, show_progress: bool = False) -> RunMetrics:
+    """Every metric of ``generated`` against ``real`` (module docstring). ``store`` is
+    an ``EmbeddingStore`` to reuse; one is built from ``config.embedder`` otherwise."""
     cfg = config or MetricsConfig()
-    pairing = pair_items(real, generated, cfg.pairing, cfg.seed)
-    ri, gi = pairing.real, pairing.generated
-    if not ri or not gi:
-        raise InputError(f"nothing to compare: {len(ri)} real and {len(gi)} generated submissions")
-    styles = style_cache or StyleCache(cfg.processes)
-    feats = styles.features([it.code for it in ri + gi])  # one call: one pool for all new codes
-    rfeat, gfeat = feats[: len(ri)], feats[len(ri):]
-    scorer = StyleScorer.fit(rfeat + gfeat)
+    items, codes, mode = build_items(real, generated, cfg)
+    E.set_style(items, codes, cfg.conventions, cfg.processes)
+    scorer = E.fit_style_scores(items)
     if store is None and cfg.embedder:
-        store = make_store(cfg, [it.code for it in ri + gi], show_progress=show_progress)
-
-    groups: dict[str, tuple[list[int], list[int]]] = {"overall": (list(range(len(ri))), list(range(len(gi))))}
-    for stage in STAGES:
-        groups[f"stage:{stage}"] = ([i for i, it in enumerate(ri) if stage in it.stages],
-                                    [j for j, it in enumerate(gi) if stage in it.stages])
-    if cfg.by_problem:
-        for pid in sorted({it.problem_id for it in gi}):
-            groups[f"problem:{pid}"] = ([i for i, it in enumerate(ri) if it.problem_id == pid],
-                                        [j for j, it in enumerate(gi) if it.problem_id == pid])
-    result: dict[str, Any] = {
-        "pairing": pairing.mode,
-        "embedder": store.name if store is not None else None,
-        "n_real": len(ri), "n_generated": len(gi), "n_pairs": len(pairing.pairs),
-        "style_scorer": scorer.to_dict(),
-        "groups": {name: _group_metrics(ri, gi, r, g, pairing.pairs, rfeat, gfeat, scorer, store, cfg)
-                   for name, (r, g) in groups.items() if r or g},
-    }
-    gen_source = real if pairing.mode == "slot" else generated
-    result["progress"] = progress_metrics(
-        ri, previous_codes(ri, real), [scorer.score(f) for f in rfeat],
-        gi, previous_codes(gi, gen_source), [scorer.score(f) for f in gfeat], cfg.bins)
+        store = make_store(cfg, list(codes.values()), show_progress=show_progress)
+    emb: dict[str, np.ndarray] = {}
+    if store is not None:
+        ids = list(codes)
+        emb = dict(zip(ids, store.matrix([codes[i] for i in ids])))
+    groups, prog, floor = E.measure_items(items, emb, GROUPS, progress_mode=cfg.conventions.progress, bins=cfg.bins,
+                                          floor_seed=cfg.seed, floor_repeats=cfg.floor_repeats)
+    extra: dict[str, Any] = {}
     if train is not None:
-        result["memorisation"] = memorisation([it.code for it in gi],
-                                              [s.code for st in train.streams for s in st.submissions],
-                                              cfg.near_threshold)
-    return result
+        from simstudent.metrics.memorisation import memorisation
+
+        extra["memorisation"] = memorisation([codes[it.id] for it in items if it.role == "gen"],
+                                             [s.code for st in train.streams for s in st.submissions],
+                                             cfg.near_threshold)
+    gens = [it for it in items if it.role == "gen"]
+    return RunMetrics(
+        kind="compare", label=generated.name or "generated", split=real.name or "real",
+        embedder=store.name if store is not None else "", conventions=cfg.conventions.model_dump(),
+        pairing=mode, counts={"real": sum(it.role == "real" for it in items), "generated": len(gens),
+                              "streams": len({(it.student_id, it.problem_id) for it in gens}),
+                              "problems": len({it.problem_id for it in gens}),
+                              "floor_codes": sum(it.role == "floor" for it in items)},
+        groups=groups, progress=prog, floor=floor, floor_seed=cfg.seed, floor_repeats=cfg.floor_repeats,
+        style_scorer=scorer, items=[it for it in items if it.role != "floor"], **extra,
+    )
 
 
 def make_store(config: MetricsConfig, codes: Sequence[str], show_progress: bool = False) -> Any:
@@ -136,33 +135,3 @@ def make_store(config: MetricsConfig, codes: Sequence[str], show_progress: bool 
                            cache=EmbeddingCache() if config.cache else None, show_progress=show_progress)
     store.prepare(codes)
     return store
-
-
-def flatten(obj: Any, prefix: str = "") -> dict[str, float]:
-    """Numeric leaves of a nested result as ``{"a.b.0.c": value}`` (bools and
-    strings dropped; NaN kept)."""
-    out: dict[str, float] = {}
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out.update(flatten(v, f"{prefix}{k}."))
-    elif isinstance(obj, (list, tuple)):
-        for k, v in enumerate(obj):
-            out.update(flatten(v, f"{prefix}{k}."))
-    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
-        out[prefix[:-1]] = float(obj)
-    return out
-
-
-def get_path(result: dict[str, Any], path: str) -> Optional[float]:
-    """The number at a dotted path of a nested result, or None."""
-    cur: Any = result
-    for part in path.split("."):
-        if isinstance(cur, dict) and part in cur:
-            cur = cur[part]
-        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
-            cur = cur[int(part)]
-        else:
-            return None
-    if isinstance(cur, (int, float)) and not isinstance(cur, bool):
-        return None if isinstance(cur, float) and math.isnan(cur) else float(cur)
-    return None

@@ -9,17 +9,14 @@
   the same slot.
 
 The functions take embedding matrices (rows = codes); they normalise rows
-themselves, so any embedder's output works. When fewer than k codes are available,
-k shrinks to what there is (and the result says which k was used).
+themselves, so any embedder's output works. They are computed within one cell (one
+problem at one stage) by ``simstudent.metrics.engine``; a cell with too few codes is
+n/a (NaN here), k is never shrunk.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
-
 import numpy as np
-
-from simstudent.metrics._stats import sd
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
@@ -37,33 +34,34 @@ def cosine_distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - _unit_rows(a) @ _unit_rows(b).T, 0.0, 2.0)
 
 
-def knn_distance(real: np.ndarray, generated: np.ndarray, k: int = 3) -> tuple[float, int]:
+def knn_distance(real: np.ndarray, generated: np.ndarray, k: int = 3) -> float:
     """Mean over real rows of the mean distance to their k nearest generated rows.
 
-    Returns (value, k actually used); NaN when either side is empty.
+    NaN (n/a) when there are no real rows or fewer than k generated rows: k is
+    never shrunk, so a value always means the same thing.
     """
-    if len(real) == 0 or len(generated) == 0:
-        return float("nan"), 0
-    k_used = min(k, len(generated))
+    if len(real) == 0 or len(generated) < k or k < 1:
+        return float("nan")
     d = cosine_distance_matrix(real, generated)
-    nearest = np.partition(d, k_used - 1, axis=1)[:, :k_used]
-    return float(nearest.mean(axis=1).mean()), k_used
+    nearest = np.partition(d, k - 1, axis=1)[:, :k]
+    return float(nearest.mean(axis=1).mean())
 
 
-def coverage(real: np.ndarray, generated: np.ndarray, k: int = 10) -> tuple[float, int]:
+def coverage(real: np.ndarray, generated: np.ndarray, k: int = 10) -> float:
     """Share of real rows that are among the k nearest real rows of at least one
-    generated row. Ties at the k-th distance are broken by row order (stable sort).
+    generated row. A real row tied with the k-th nearest counts as among them (so
+    duplicate codes are treated alike, and real code against itself covers 1.0).
 
-    Returns (value, k actually used); NaN when either side is empty.
+    NaN (n/a) when there are no generated rows or at most k real rows: with k or
+    fewer real codes every generated code's k nearest are all of them, and the
+    value would be 1.0 whatever was generated.
     """
-    if len(real) == 0 or len(generated) == 0:
-        return float("nan"), 0
-    k_used = min(k, len(real))
+    if len(generated) == 0 or len(real) <= k or k < 1:
+        return float("nan")
     d = cosine_distance_matrix(generated, real)
-    nearest = np.argsort(d, axis=1, kind="stable")[:, :k_used]
-    covered = np.zeros(len(real), dtype=bool)
-    covered[nearest.ravel()] = True
-    return float(covered.mean()), k_used
+    kth = np.partition(d, k - 1, axis=1)[:, k - 1:k]
+    covered = (d <= kth + 1e-12).any(axis=0)
+    return float(covered.mean())
 
 
 def paired_cosine_distances(real: np.ndarray, generated: np.ndarray) -> np.ndarray:
@@ -73,36 +71,3 @@ def paired_cosine_distances(real: np.ndarray, generated: np.ndarray) -> np.ndarr
     if len(real) == 0:
         return np.zeros(0)
     return np.clip(1.0 - np.sum(_unit_rows(real) * _unit_rows(generated), axis=1), 0.0, 2.0)
-
-
-def embedding_metrics(
-    real: np.ndarray,
-    generated: np.ndarray,
-    *,
-    pairs: Optional[Sequence[tuple[int, int]]] = None,
-    knn_k: int = 3,
-    coverage_k: int = 10,
-    embedder: str = "",
-) -> dict[str, Any]:
-    """All three embedding metrics for one group of codes.
-
-    ``pairs`` are (real row, generated row) index pairs for the paired distance;
-    without them it is left out. ``embedder`` is recorded in the result.
-    """
-    knn, k1 = knn_distance(real, generated, knn_k)
-    cov, k2 = coverage(real, generated, coverage_k)
-    out: dict[str, Any] = {
-        "embedder": embedder,
-        "n_real": int(len(real)),
-        "n_generated": int(len(generated)),
-        "knn_distance": knn,
-        "knn_k": k1,
-        "coverage": cov,
-        "coverage_k": k2,
-    }
-    if pairs:
-        ri = [p[0] for p in pairs]
-        gi = [p[1] for p in pairs]
-        d = paired_cosine_distances(np.asarray(real)[ri], np.asarray(generated)[gi])
-        out.update(paired_cosine_distance=float(d.mean()), paired_cosine_sd=sd(d.tolist()), n_pairs=len(pairs))
-    return out

@@ -1,6 +1,7 @@
-"""Flatten datasets into metric items and pair generated items with real ones.
+"""Pair generated codes with real slots (``pair_items``) for ``compare``.
 
-An *item* is one submission with its place in its stream. Stages are those of the
+A ``PairedCode`` is one submission with its place in its stream; ``compare`` turns
+them into the engine's ``records.Item``. Stages are those of the
 exp1 example builder (``simstudent.data.examples.stage_index``): first = position 0,
 middle = (n-1)//2, last = n-1 (a one-attempt stream's only attempt is all three).
 The normalised step of position t in a stream of n is t/(n-1); one-attempt streams
@@ -40,8 +41,8 @@ STAGES = ("first", "middle", "last")
 
 
 @dataclass
-class Item:
-    """One submission as the metrics see it."""
+class PairedCode:
+    """One submission with its place in its stream, as the pairing sees it."""
 
     student_id: str
     problem_id: str
@@ -69,22 +70,22 @@ def stages_of(position: int, n: int) -> tuple[str, ...]:
     return tuple(s for s in STAGES if stage_index(s, n) == position)
 
 
-def stream_items(stream: Stream, stream_index: int = 0) -> list[Item]:
+def stream_items(stream: Stream, stream_index: int = 0) -> list[PairedCode]:
     """Items of one stream, positions = list order."""
     n = len(stream.submissions)
     return [
-        Item(stream.student_id, stream.problem_id, i, n, s.order, s.code, s.grade, s.recorded_correct, stream_index,
+        PairedCode(stream.student_id, stream.problem_id, i, n, s.order, s.code, s.grade, s.recorded_correct, stream_index,
              stream.ordered)
         for i, s in enumerate(stream.submissions)
     ]
 
 
-def dataset_items(dataset: Dataset) -> list[Item]:
-    """Items of every stream of a dataset."""
+def stream_codes(dataset: Dataset) -> list[PairedCode]:
+    """Every submission of every stream of a dataset."""
     return [it for k, s in enumerate(dataset.streams) for it in stream_items(s, k)]
 
 
-def _by_norm_position(real: Sequence[Item], gen: Sequence[Item]) -> list[tuple[Item, Item]]:
+def _by_norm_position(real: Sequence[PairedCode], gen: Sequence[PairedCode]) -> list[tuple[PairedCode, PairedCode]]:
     n, m = len(real), len(gen)
     if n == 0 or not all(it.ordered for it in (*real, *gen)):
         return []
@@ -96,8 +97,8 @@ class Pairing:
     """The real and generated items one comparison uses, and which pairs."""
 
     mode: str
-    real: list[Item]
-    generated: list[Item]
+    real: list[PairedCode]
+    generated: list[PairedCode]
     pairs: list[tuple[int, int]]  # indices into real, generated
 
 
@@ -119,10 +120,10 @@ def pair_items(real: Dataset, generated: Dataset, mode: PairingMode = "auto", se
     if mode == "auto":
         mode = detect_mode(real, generated)  # type: ignore[assignment]
     by_key = {(s.student_id, s.problem_id): k for k, s in enumerate(real.streams)}
-    stream_pairs: list[tuple[list[Item], list[Item]]] = []
+    stream_pairs: list[tuple[list[PairedCode], list[PairedCode]]] = []
     if mode == "slot":
-        real_items: list[Item] = []
-        gen_items: list[Item] = []
+        real_items: list[PairedCode] = []
+        gen_items: list[PairedCode] = []
         pairs: list[tuple[int, int]] = []
         seen: dict[tuple[int, int], int] = {}  # several samples may target one slot
         for gs in generated.streams:
@@ -136,7 +137,7 @@ def pair_items(real: Dataset, generated: Dataset, mode: PairingMode = "auto", se
                                      f"(stream has {len(rs_items)})")
                 r = rs_items[sub.order]
                 # The generated code stands in for that slot: it inherits its place.
-                g = Item(gs.student_id, gs.problem_id, r.position, r.length, sub.order, sub.code, sub.grade,
+                g = PairedCode(gs.student_id, gs.problem_id, r.position, r.length, sub.order, sub.code, sub.grade,
                          sub.recorded_correct, r.stream_index, r.ordered)
                 slot = (r.stream_index, r.position)
                 if slot not in seen:
@@ -167,10 +168,10 @@ def pair_items(real: Dataset, generated: Dataset, mode: PairingMode = "auto", se
             rng.shuffle(gs_)
             for a, b in zip(rs, gs_):
                 stream_pairs.append((stream_items(real.streams[a], a), stream_items(generated.streams[b], b)))
-        real_all = dataset_items(real)
+        real_all = stream_codes(real)
     else:
         raise ConfigError(f"unknown pairing mode {mode!r}; use auto, slot, stream or matched")
-    gen_all = dataset_items(generated)
+    gen_all = stream_codes(generated)
     real_index = {(it.stream_index, it.position): i for i, it in enumerate(real_all)}
     gen_index = {(it.stream_index, it.position): i for i, it in enumerate(gen_all)}
     pairs = [

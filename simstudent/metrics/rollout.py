@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import Levenshtein
+from pydantic import BaseModel, Field
 
 from simstudent.metrics._stats import mean, summary
 from simstudent.metrics.normalise import normalise_code, normalise_newlines
@@ -37,11 +38,11 @@ from simstudent.metrics.similarity import ast_match, codebleu_like
 from simstudent.schema import Dataset, GradeResult, Stream, Trajectory
 
 
-@dataclass
-class RolloutConfig:
+class RolloutMatchConfig(BaseModel):
     """Settings of the rollout metrics."""
 
-    match_threshold: float = 0.8  # tau for coverage of real steps
+    match_threshold: float = Field(0.8, ge=0.0, le=1.0, description="Similarity (Levenshtein ratio of normalised "
+                                   "code) at which a generated attempt matches a real later step.")
 
 
 def step_similarity(a: str, b: str) -> float:
@@ -56,11 +57,11 @@ def _pr(grade: Optional[GradeResult]) -> Optional[float]:
 def rollout_scores(
     real: Sequence[tuple[str, Optional[GradeResult]]],
     generated: Sequence[tuple[str, Optional[GradeResult]]],
-    config: Optional[RolloutConfig] = None,
+    config: Optional[RolloutMatchConfig] = None,
 ) -> dict[str, Any]:
     """Scores of one rollout: ``real`` is the real continuation, ``generated`` the
     generated one, each as (code, grade or None) in order."""
-    cfg = config or RolloutConfig()
+    cfg = config or RolloutMatchConfig()
     n, m = len(real), len(generated)
     out: dict[str, Any] = {"n_real": n, "n_generated": m}
     if n == 0 or m == 0:
@@ -161,7 +162,7 @@ def continuation_datasets(real: Dataset, trajectories: Sequence[Trajectory]) -> 
 
 
 def rollout_metrics(real: Dataset, trajectories: Sequence[Trajectory],
-                    config: Optional[RolloutConfig] = None) -> dict[str, Any]:
+                    config: Optional[RolloutMatchConfig] = None) -> dict[str, Any]:
     """Scores of every rollout against its real stream, and their means."""
     matched, skipped = match_rollouts(real, trajectories)
     per: list[dict[str, Any]] = []
@@ -175,7 +176,7 @@ def rollout_metrics(real: Dataset, trajectories: Sequence[Trajectory],
     return {
         "n_rollouts": len(per),
         "skipped": skipped,
-        "match_threshold": (config or RolloutConfig()).match_threshold,
+        "match_threshold": (config or RolloutMatchConfig()).match_threshold,
         "means": {k: summary([r[k] for r in per]) for k in keys},
         "mean_lengths": {"real": mean(r["n_real"] for r in per), "generated": mean(r["n_generated"] for r in per)},
         "per_rollout": per,

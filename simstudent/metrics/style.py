@@ -4,15 +4,20 @@ Per code: characters, lines, AST depth / width / node count, PEP 8 violations.
 Across codes: the style score, the first principal component of the standardised
 [lines, chars, depth, width, nodes], fitted on real and generated code together.
 
-Definitions (newlines normalised to ``\\n`` first):
-- chars = ``len(code)``; lines = ``len(code.splitlines())``.
+Definitions (newlines normalised to ``\\n`` first; ``Conventions`` names the modes):
+- chars = ``len(code.strip())``; lines = ``len(code.strip().splitlines())`` (size
+  mode ``stripped``, the authors'); size mode ``raw`` counts the code as stored.
 - AST nodes are everything ``ast.iter_child_nodes`` yields, context nodes
   (Load/Store/Del) and operator nodes included; depth of Module = 0; depth = the
   largest node depth; width = the most nodes at any one depth; nodes = the count
   (equal to ``len(list(ast.walk(tree)))``).
 - PEP 8 = the number of pycodestyle errors (default options, so its default ignore
-  list applies) on ``"def dummy():\\n" + textwrap.indent(code, "    ")``, W292
-  not counted.
+  list applies), W292 not counted. Mode ``authors``: the code is stripped, each line
+  right-stripped and prefixed with four spaces (blank lines too), placed under
+  ``def dummy():`` and fed to pycodestyle as lines *without* newline characters.
+  The count depends on the Python version's tokenizer (3.12 tokenises f-strings and
+  some error cases differently from 3.11). Mode ``wrapped``:
+  ``"def dummy():\\n" + textwrap.indent(code, "    ")`` with newlines.
 - Code that does not parse: depth/width/nodes are None and its style score is None;
   it is left out of the PCA fit and of means/MAE of those features (counted in
   ``n_unparsed``). chars, lines and PEP 8 stay defined for it.
@@ -27,12 +32,10 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from simstudent.metrics._stats import paired_mae, summary
 from simstudent.metrics.normalise import normalise_newlines, parse_or_none
 from simstudent.errors import InputError
 
 STYLE_SCORE_FEATURES = ("lines", "chars", "depth", "width", "nodes")
-REPORTED_FEATURES = ("chars", "lines", "depth", "width", "nodes", "pep8", "style_score")
 IGNORED_PEP8 = frozenset({"W292"})  # "no newline at end of file": an artefact of storage
 
 
@@ -86,42 +89,62 @@ def _pep8_report_class() -> Any:
 _PEP8: dict[str, Any] = {}
 
 
-def pep8_codes(code: str) -> list[str]:
-    """pycodestyle's error codes for the code wrapped in a dummy function (W292 kept
-    here; ``pep8_violations`` drops it)."""
+def _pep8_lines(code: str, mode: str) -> list[str]:
+    code = normalise_newlines(code)
+    if mode == "authors":
+        return ["def dummy():"] + ["    " + line.rstrip() for line in code.strip().split("\n")]
+    if mode == "wrapped":
+        return ("def dummy():\n" + textwrap.indent(code, "    ")).splitlines(True)
+    raise ValueError(f"unknown PEP 8 mode {mode!r}; use authors or wrapped")
+
+
+def pep8_codes(code: str, mode: str = "authors") -> list[str]:
+    """pycodestyle's error codes for the code placed in a dummy function as ``mode``
+    says (module docstring); W292 kept here, ``pep8_violations`` drops it."""
     import pycodestyle
 
     if not _PEP8:
         _PEP8["options"] = pycodestyle.StyleGuide(quiet=True).options
         _PEP8["report"] = _pep8_report_class()
-    wrapped = "def dummy():\n" + textwrap.indent(normalise_newlines(code), "    ")
     report = _PEP8["report"](_PEP8["options"])
-    checker = pycodestyle.Checker(lines=wrapped.splitlines(True), options=_PEP8["options"], report=report)
-    checker.check_all()
+    checker = pycodestyle.Checker(lines=_pep8_lines(code, mode), options=_PEP8["options"], report=report)
+    try:
+        checker.check_all()
+    except (IndexError, ValueError, KeyError):
+        # pycodestyle's continued-indentation check indexes past its row table on some
+        # inputs without newline characters (the authors' mode); the errors found up
+        # to that point stand (see docs/metrics.md).
+        pass
     return report.codes
 
 
-def pep8_violations(code: str) -> int:
+def pep8_violations(code: str, mode: str = "authors") -> int:
     """Number of PEP 8 violations as the paper counts them (W292 not counted)."""
-    return sum(1 for c in pep8_codes(code) if c not in IGNORED_PEP8)
+    return sum(1 for c in pep8_codes(code, mode) if c not in IGNORED_PEP8)
 
 
-def style_features(code: str) -> StyleFeatures:
-    """All per-code style features of one code."""
+def style_features(code: str, pep8_mode: str = "authors", size_mode: str = "stripped") -> StyleFeatures:
+    """All per-code style features of one code (modes: see ``Conventions``)."""
     code = normalise_newlines(code)
     tree = parse_or_none(code)
     depth = width = nodes = None
     if tree is not None:
         depth, width, nodes = ast_shape(tree)
-    return StyleFeatures(len(code), len(code.splitlines()), depth, width, nodes, pep8_violations(code))
+    if size_mode not in ("stripped", "raw"):
+        raise ValueError(f"unknown size mode {size_mode!r}; use stripped or raw")
+    sized = code.strip() if size_mode == "stripped" else code
+    return StyleFeatures(len(sized), len(sized.splitlines()), depth, width, nodes, pep8_violations(code, pep8_mode))
 
 
 def style_features_many(codes: Sequence[str], processes: Optional[int] = None,
-                        parallel_threshold: int = 1500) -> list[StyleFeatures]:
+                        parallel_threshold: int = 1500, pep8_mode: str = "authors",
+                        size_mode: str = "stripped") -> list[StyleFeatures]:
     """``style_features`` for each code; each distinct code is computed once, in a
     process pool when there are many (pycodestyle is the slow part)."""
+    import functools
     import os
 
+    one = functools.partial(style_features, pep8_mode=pep8_mode, size_mode=size_mode)
     norm = [normalise_newlines(c) for c in codes]
     unique = list(dict.fromkeys(norm))
     procs = processes if processes is not None else (os.cpu_count() or 1)
@@ -129,9 +152,9 @@ def style_features_many(codes: Sequence[str], processes: Optional[int] = None,
         import multiprocessing
 
         with multiprocessing.get_context().Pool(procs) as pool:
-            feats = pool.map(style_features, unique, chunksize=max(1, len(unique) // (procs * 8)))
+            feats = pool.map(one, unique, chunksize=max(1, len(unique) // (procs * 8)))
     else:
-        feats = [style_features(c) for c in unique]
+        feats = [one(c) for c in unique]
     by_code = dict(zip(unique, feats))
     return [by_code[c] for c in norm]
 
@@ -175,33 +198,6 @@ class StyleScorer:
     def to_dict(self) -> dict[str, Any]:
         return {"features": list(STYLE_SCORE_FEATURES), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
                 "loadings": self.component.tolist(), "n_fit": self.n_fit}
-
-
-def _values(feats: Sequence[StyleFeatures], scores: Sequence[Optional[float]], name: str) -> list[Optional[float]]:
-    if name == "style_score":
-        return list(scores)
-    return [getattr(f, name) for f in feats]
-
-
-def style_metrics(real: Sequence[StyleFeatures], generated: Sequence[StyleFeatures], scorer: StyleScorer,
-                  pairs: Optional[Sequence[tuple[int, int]]] = None) -> dict[str, Any]:
-    """Mean and sd of every feature and the style score for real and generated code,
-    and the MAE over (real, generated) index pairs where both values exist."""
-    rs = [scorer.score(f) for f in real]
-    gs = [scorer.score(f) for f in generated]
-    out: dict[str, Any] = {
-        "n_real": len(real), "n_generated": len(generated),
-        "n_unparsed_real": sum(not f.parses for f in real),
-        "n_unparsed_generated": sum(not f.parses for f in generated),
-    }
-    for name in REPORTED_FEATURES:
-        rv, gv = _values(real, rs, name), _values(generated, gs, name)
-        entry: dict[str, Any] = {"real": summary(rv), "generated": summary(gv)}
-        if pairs:
-            mae, n = paired_mae((rv[i], gv[j]) for i, j in pairs)
-            entry["mae"], entry["n_pairs"] = mae, n
-        out[name] = entry
-    return out
 
 
 def features_dict(f: StyleFeatures) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 - Fig. 2: code embeddings of exp1 projected to 2D with PCA, one panel per stage
   (columns) and context setting (rows), students as black squares.
 - Fig. 3: error-type distribution per stage, students next to each model.
-- Fig. 4: exp2 progress on normalised steps: pass rate, style score and edit
-  distance to the previous attempt (rows), one column per test set.
+- Fig. 4: exp2 progress over steps (1..T, T the rounded median stream length of a
+  problem; or normalised bins for runs measured that way): pass rate, style score
+  and edit distance between consecutive attempts (rows), one column per test set.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from simstudent.experiments.results import STAGES, RunMetrics
+from simstudent.metrics.records import STAGES, RunMetrics
 from simstudent.experiments.report.tables import splits_of
 from simstudent.schema import ERROR_TYPES
 
@@ -228,7 +229,8 @@ def fig4_progress(runs: Sequence[RunMetrics], out: Path) -> Optional[Path]:
                     color, marker = colors.get(run_label(r), _style(i))
                     ax.plot(bins, [np.nan if v is None else v * scale for v in gen], marker=marker,
                             linestyle="-", color=color, label=run_label(r))
-            ax.set_xlabel("normalised step" if row == len(PROGRESS_MEASURES) - 1 else "")
+            xlabel = "step" if mine and mine[0].progress.mode == "median-steps" else "normalised step"
+            ax.set_xlabel(xlabel if row == len(PROGRESS_MEASURES) - 1 else "")
             ax.set_ylabel(ylabel)
             ax.set_title(f"{split}", fontsize=10)
             ax.grid(alpha=0.3)
@@ -239,7 +241,7 @@ def fig4_progress(runs: Sequence[RunMetrics], out: Path) -> Optional[Path]:
                 handles.append(h)
                 labels.append(lab)
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
-    fig.suptitle("Fig. 4 - exp2 progress over normalised steps", fontsize=11)
+    fig.suptitle("Fig. 4 - exp2 progress over attempts", fontsize=11)
     fig.tight_layout(rect=(0, 0.07, 1, 0.96))
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)

@@ -14,9 +14,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Optional, Sequence
 
-from simstudent.experiments import summary as S
+from simstudent.metrics import engine as E
 from simstudent.experiments.report.figures import load_embeddings
-from simstudent.experiments.results import Item, RunMetrics
+from simstudent.metrics.records import Item, RunMetrics
 
 
 def _refit_group(runs: list[tuple[RunMetrics, Optional[Path]]], warnings: list[str]) -> None:
@@ -28,27 +28,25 @@ def _refit_group(runs: list[tuple[RunMetrics, Optional[Path]]], warnings: list[s
                 real_by_key.setdefault(it.key, it)
             elif it.role == "gen":
                 gen.append(it)
-    scorer = S.fit_scorer(list(real_by_key.values()) + gen)
+    scorer = E.fit_scorer(list(real_by_key.values()) + gen)
     if scorer is None:
         warnings.append(f"{runs[0][0].kind} {runs[0][0].split}: too few parseable codes to fit a joint style score")
         return
     for r, folder in runs:
-        S.apply_scorer(scorer, r.items)
+        E.apply_scorer(scorer, r.items)
         real_by = {it.key: it for it in r.items if it.role == "real"}
         for g in r.groups:
             gen_items = [it for it in r.items if it.group == g.group and it.role == "gen"]
             real_items = [it for it in r.items if it.group == g.group and it.role == "real"]
-            g.style_score = S._compare(gen_items, real_items, "style_score", real_by)
+            g.style_score = E.compare_attr(gen_items, real_items, "style_score", real_by)
         if r.progress is not None and r.progress.bins:
-            fresh = S.progress_curves(r.items, len(r.progress.bins))
+            fresh = E.progress_curves(r.items, r.progress.mode, len(r.progress.bins))
             for role, series in fresh.series.items():
                 r.progress.series.setdefault(role, {})["style_score"] = series["style_score"]
         if r.floor:
             emb = load_embeddings(folder)
-            fresh_floor = S.floor_metrics(
-                S.floor_items(r.items), emb, [f.group for f in r.floor],
-                seed=r.floor_seed, repeats=r.floor_repeats or S.FLOOR_REPEATS,
-            )
+            fresh_floor = E.floor_metrics(r.items, emb, [f.group for f in r.floor], seed=r.floor_seed,
+                                          repeats=r.floor_repeats or E.FLOOR_REPEATS)
             by_group = {f.group: f for f in fresh_floor}
             for f in r.floor:
                 if f.group in by_group:

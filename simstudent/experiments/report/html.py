@@ -18,8 +18,8 @@ from typing import Optional, Sequence
 from simstudent.experiments.report import figures as F
 from simstudent.experiments.report.harmonize import harmonize_style
 from simstudent.experiments.report.tables import Table, build_tables, splits_of
-from simstudent.experiments.results import RunMetrics, load_run_metrics
 from simstudent.errors import InputError
+from simstudent.metrics.records import RunMetrics, load_run_metrics
 
 
 @dataclass
@@ -75,9 +75,11 @@ def _figures(runs: list[tuple[RunMetrics, Optional[Path]]], out_dir: Path, warni
     p = F.fig4_progress(only, out_dir / "fig4_progress.png")
     if p is not None:
         figs.append(Figure("fig4", "Fig. 4 - exp2 progress", p.relative_to(out_dir),
-                           "Mean per normalised-step bin of pass rate, style score and Levenshtein "
-                           "distance to the previous attempt (the previous attempt is the real one: "
-                           "teacher forcing)."))
+                           "Mean per step of pass rate, style score and Levenshtein distance between "
+                           "consecutive attempts of a stream (generated to generated, real to real; 0 "
+                           "at the first). Steps 1..T, T the rounded median stream length of each "
+                           "problem; one-attempt streams sit at step 1. Each generated attempt was "
+                           "written after the real attempts before it (teacher forcing)."))
     return figs
 
 

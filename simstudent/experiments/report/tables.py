@@ -13,15 +13,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
-from simstudent.experiments.results import STAGES, Compare, RunMetrics, Stat
+from simstudent.metrics.records import STAGES, Compare, RunMetrics, Stat
 
 FLOOR_LABEL = "real-vs-real floor"
 FLOOR_NOTE = (
-    "Floor: the test students are split at random into halves; for each real code of "
-    "one half, the code of a student of the other half on the same problem, at the "
-    "nearest relative position, plays the model (all streams of the test split; "
-    "mean ± sd over the repeats)."
+    "Floor: every generated code of the model rows is replaced by the real code of "
+    "another test student on the same problem at the same stage (nearest relative "
+    "position), so the floor has exactly the model rows' slots, cells and cell sizes "
+    "(mean ± sd over the seeded repeats). A cell whose problem no other test student "
+    "attempted has no floor value, so the floor may average over fewer cells."
 )
+CELL_NOTE = (
+    "KNN distance and coverage are computed per problem cell and averaged over the "
+    "cells where they are defined (cells used / cells shown). n/a†: KNN needs at least "
+    "3 generated codes in a cell; coverage needs more than 10 real codes (with 10 or "
+    "fewer it is 100% whatever was generated)."
+)
+TRUNC_NOTE = "Trunc.: share of generations that hit the token limit (their code is cut off)."
 SPLIT_ORDER = ("test_NS_OP", "test_NS_NP")
 
 
@@ -65,16 +73,25 @@ def _pm(s: Stat, digits: int = 3, scale: float = 1.0, pct: bool = False) -> str:
     return f"{s.mean * scale:.{digits}f}{unit}{sd}"
 
 
-COVERAGE_K = 10
+def _cells(x: Optional[float], used: int, total: int, pct: bool = False) -> str:
+    """A cell-averaged value with the cells it averages; n/a† when no cell qualifies."""
+    if x is None:
+        return "n/a†"
+    return f"{_pct(x) if pct else _num(x)} ({used}/{total})"
 
 
-def _coverage(x: Optional[float], n_real: int) -> str:
-    """Coverage with k = 10 is 100% by construction when there are at most 10 real
-    codes (each generated code's 10 nearest real codes are all of them): such cells
-    are bracketed and flagged, not reported as a result."""
-    if x is not None and 0 < n_real <= COVERAGE_K:
-        return f"({_pct(x)})†"
-    return _pct(x)
+def _floor_cells(s: Stat, used: int = 0, total: int = 0, pct: bool = False) -> str:
+    """A floor figure (mean ± sd over repeats), with its cells when known."""
+    if s.mean is None:
+        return "n/a†"
+    text = _pm(s, 1, 100, pct=True) if pct else _pm(s)
+    return f"{text} ({used}/{total})" if total else text
+
+
+def _trunc(run: RunMetrics) -> str:
+    n = run.counts.get("generations") or run.counts.get("generated_attempts")
+    t = run.counts.get("truncated")
+    return "-" if not n or t is None else _pct(t / n, 0)
 
 
 def _ctx(run: RunMetrics) -> str:
@@ -129,11 +146,13 @@ def table1(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> 
             g = r.group(stage)
             if g is None:
                 continue
-            rows.append([r.label, stage, _ctx(r), _num(g.knn_distance), _coverage(g.coverage, g.n_real)])
+            rows.append([r.label, stage, _ctx(r), _cells(g.knn_distance, g.n_cells_knn, g.n_cells),
+                         _cells(g.coverage, g.n_cells_coverage, g.n_cells, pct=True), _trunc(r)])
             kinds.append("model")
         fg = _floor_source(mine, stage)
         if fg is not None:
-            rows.append([FLOOR_LABEL, stage, "-", _pm(fg.knn_distance), _pm(fg.coverage, 1, 100, pct=True)])
+            rows.append([FLOOR_LABEL, stage, "-", _floor_cells(fg.knn_distance, fg.n_cells_knn, fg.n_cells),
+                         _floor_cells(fg.coverage, fg.n_cells_coverage, fg.n_cells, pct=True), "-"])
             kinds.append("floor")
     return Table(
         id="tab1",
@@ -144,10 +163,9 @@ def table1(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> 
             "(d = 1 - cosine similarity; lower is better) and the share of real codes "
             "among the 10 nearest real neighbours of some generated code (higher is "
             "better), per stage and context (T = the student's own attempt at the same "
-            "stage on an earlier problem is in the prompt). † coverage is 100% by construction "
-            "when a cell has at most 10 real codes. " + FLOOR_NOTE
+            "stage on an earlier problem is in the prompt). " + CELL_NOTE + " " + TRUNC_NOTE + " " + FLOOR_NOTE
         ),
-        columns=["Model", "Stage", "Context", "Avg. KNN Dist. ↓", "KNN Cov. ↑"],
+        columns=["Model", "Stage", "Context", "Avg. KNN Dist. ↓ (cells)", "KNN Cov. ↑ (cells)", "Trunc."],
         rows=rows,
         commands=_commands(mine, report_command),
         row_kinds=kinds,
@@ -222,7 +240,7 @@ def table3(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> 
             _mean_sd(g.pass_rate.gen, 1, 100), _num(g.pass_rate.mae, 1, 100),
             _mean_sd(g.pep8.gen), _num(g.pep8.mae, 2),
             _mean_sd(g.style_score.gen), _num(g.style_score.mae, 2),
-            _num(g.cosine_distance.mean),
+            _num(g.cosine_distance.mean), _trunc(r),
         ])
         kinds.append("model")
     pr = _student_stats(mine, "all", "pass_rate")
@@ -233,7 +251,7 @@ def table3(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> 
             "Student", "-", "-",
             _mean_sd(pr.real, 1, 100) if pr else "-", "-",
             _mean_sd(pep8.real) if pep8 else "-", "-",
-            _mean_sd(style.real) if style else "-", "-", "-",
+            _mean_sd(style.real) if style else "-", "-", "-", "-",
         ])
         kinds.append("student")
     fg = _floor_source(mine, "all")
@@ -243,7 +261,7 @@ def table3(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> 
             _mean_sd(fg.pass_rate, 1, 100), _pm(fg.pass_rate_mae, 1, 100),
             _mean_sd(fg.pep8), _pm(fg.pep8_mae, 2),
             _mean_sd(fg.style_score), _pm(fg.style_mae, 2),
-            _pm(fg.cosine_distance),
+            _pm(fg.cosine_distance), "-",
         ])
         kinds.append("floor")
     return Table(
@@ -252,13 +270,15 @@ def table3(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> 
         title=f"Tab. 3 - Experiment 2: next-attempt pass rate, style and embedding distance ({split})",
         caption=(
             "Teacher-forced next attempt from the k previous real attempts. Pass rate in "
-            "percent (compile and runtime errors count as 0 passed); mean (sd) over "
+            "percent, undefined (left out) only for code that does not compile or crashes "
+            "before any test runs; a test that raises or times out counts as failed; mean (sd) over "
             "generated attempts and MAE against the real attempt of the same slot; cosine "
-            "distance between each generated attempt and the real one (lower is better). " + FLOOR_NOTE
+            "distance between each generated attempt and the real one (lower is better). " + TRUNC_NOTE + " "
+            + FLOOR_NOTE
         ),
         columns=[
             "Model", "k", "Context", "Pass Rate % Mean (Sd)", "Pass MAE",
-            "PEP 8 Mean (Sd)", "PEP 8 MAE", "Style Mean (Sd)", "Style MAE", "Cosine Dist. ↓",
+            "PEP 8 Mean (Sd)", "PEP 8 MAE", "Style Mean (Sd)", "Style MAE", "Cosine Dist. ↓", "Trunc.",
         ],
         rows=rows,
         commands=_commands(mine, report_command),
@@ -283,7 +303,8 @@ def table_rollout(runs: Sequence[RunMetrics], split: str, report_command: str = 
             _mean_sd(ro.coverage, 3), _mean_sd(ro.grade_proximity, 3),
             _mean_sd(ro.ast_match, 3), _mean_sd(ro.codebleu, 3),
             _mean_sd(ro.attempts_gen, 1), _mean_sd(ro.attempts_real, 1),
-            _num(g.knn_distance) if g else "-", _coverage(g.coverage, g.n_real) if g else "-",
+            _cells(g.knn_distance, g.n_cells_knn, g.n_cells) if g else "-",
+            _cells(g.coverage, g.n_cells_coverage, g.n_cells, pct=True) if g else "-",
         ])
     return Table(
         id="tabR",
@@ -298,7 +319,7 @@ def table_rollout(runs: Sequence[RunMetrics], split: str, report_command: str = 
             "and the j-th generated attempt; AST match: share of aligned attempts with the "
             "same names-normalised AST; CodeBLEU-like: n-gram/AST overlap of aligned "
             "attempts. Last two columns: KNN distance and coverage of all generated "
-            "attempts against the real continuations."
+            "attempts against the real continuations, per problem cell. " + CELL_NOTE
         ),
         columns=[
             "Model", "Prefix", "Context", "Streams", "Step Coverage", "Grade Proximity",

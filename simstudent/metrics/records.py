@@ -1,4 +1,6 @@
-"""The schema of a run's ``metrics.json``: what an evaluation run measured.
+"""The typed results of the metrics engine (``simstudent.metrics.engine``): what a
+run measured, as ``simstudent metrics --json``, ``simstudent eval`` (``metrics.json``)
+and ``simstudent report`` all read and write it.
 
 The report reads only these models (plus ``embeddings.npz`` for the PCA figure), so
 a hand-made ``metrics.json`` renders exactly like one written by ``simstudent eval``.
@@ -16,9 +18,9 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from simstudent.errors import InputError, MissingFileError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STAGES = ("first", "middle", "last")
-RunKind = Literal["exp1", "exp2", "rollout"]
+RunKind = Literal["exp1", "exp2", "rollout", "compare"]  # compare: `simstudent metrics REAL GENERATED`
 
 
 class _M(BaseModel):
@@ -42,17 +44,38 @@ class Compare(_M):
     mae: Optional[float] = None
 
 
+class CellMetrics(_M):
+    """Embedding metrics of one cell: one problem within a group (an exp1 stage or
+    ``all``). None = n/a: KNN needs at least k generated codes, coverage more than
+    k real codes (k is never shrunk)."""
+
+    problem_id: str
+    n_real: int = 0
+    n_gen: int = 0
+    knn_distance: Optional[float] = None
+    coverage: Optional[float] = None
+    cosine_distance: Optional[float] = None
+    n_pairs: int = 0
+
+
 class GroupMetrics(_M):
-    """Every measure for one group: an exp1 stage, or ``all`` for exp2/rollout."""
+    """Every measure for one group: an exp1 stage, or ``all`` for exp2/rollout.
+    ``knn_distance`` and ``coverage`` are means over the cells where they are
+    defined (``n_cells_knn``, ``n_cells_coverage`` of ``n_cells``)."""
 
     group: str
     n_real: int = 0
     n_gen: int = 0
     knn_distance: Optional[float] = None
     coverage: Optional[float] = None
+    n_cells: int = 0
+    n_cells_knn: int = 0
+    n_cells_coverage: int = 0
+    cells: list[CellMetrics] = Field(default_factory=list)
     cosine_distance: Stat = Field(default_factory=Stat)
-    pass_rate: Compare = Field(default_factory=Compare)
-    pass_rate_excluded: Compare = Field(default_factory=Compare)
+    pass_rate: Compare = Field(default_factory=Compare)  # under the run's pass-rate convention (default: authors)
+    pass_rate_zero: Compare = Field(default_factory=Compare)  # errors_as_zero
+    pass_rate_excluded: Compare = Field(default_factory=Compare)  # errors_excluded
     pep8: Compare = Field(default_factory=Compare)
     style_score: Compare = Field(default_factory=Compare)
     # {"gen": {"no_error": 0.25, ...}, "real": {...}}: fractions over all four classes
@@ -60,11 +83,16 @@ class GroupMetrics(_M):
 
 
 class FloorGroup(_M):
-    """Real-vs-real floor for one group: half A of the real students plays the
-    model, half B the students; mean and sd over the seeded repeats."""
+    """Real-vs-real floor for one group: every generated code of the model rows is
+    replaced by the real code of another student on the same problem at the same
+    stage (nearest relative position), so the cells and their sizes are exactly the
+    model rows'; mean and sd over the seeded repeats."""
 
     group: str
     repeats: int = 0
+    n_cells: int = 0
+    n_cells_knn: int = 0
+    n_cells_coverage: int = 0
     knn_distance: Stat = Field(default_factory=Stat)
     coverage: Stat = Field(default_factory=Stat)
     cosine_distance: Stat = Field(default_factory=Stat)
@@ -77,10 +105,12 @@ class FloorGroup(_M):
 
 
 class Progress(_M):
-    """Progress curves on normalised steps: ``series[role][measure]`` is one value
-    per bin (None for an empty bin); roles ``gen`` and ``real``; measures
-    ``pass_rate``, ``style_score``, ``edit_distance``."""
+    """Progress curves: ``series[role][measure]`` is one value per step (None for an
+    empty one); roles ``gen`` and ``real``; measures ``pass_rate``, ``style_score``,
+    ``edit_distance``. ``mode`` ``median-steps``: ``bins`` are the steps 1..T;
+    ``normalised-bins``: bin centres in [0, 1]."""
 
+    mode: str = "normalised-bins"
     bins: list[float] = Field(default_factory=list)
     series: dict[str, dict[str, list[Optional[float]]]] = Field(default_factory=dict)
     counts: dict[str, list[int]] = Field(default_factory=dict)
@@ -96,20 +126,26 @@ class Item(_M):
     # of the whole test split, used only for the real-vs-real floor
     role: Literal["gen", "real", "floor"]
     group: str
+    stages: list[str] = Field(default_factory=list)  # further groups it belongs to (a 1-attempt stream's only code)
     student_id: str = ""
     problem_id: str = ""
     index: int = 0
     length: Optional[int] = None  # length of the real stream the slot belongs to
     position: Optional[float] = None  # normalised step index/(length-1); None for 1-attempt streams
     error_type: Optional[str] = None
-    pass_rate: Optional[float] = None
-    pass_rate_excluded: Optional[float] = None
+    pass_rate: Optional[float] = None  # under the run's convention (default: authors)
+    pass_rate_zero: Optional[float] = None  # errors_as_zero
+    pass_rate_excluded: Optional[float] = None  # errors_excluded
     pep8: Optional[float] = None
     # chars, lines, depth, width, nodes (AST ones None when the code does not parse)
     features: Optional[dict[str, Optional[float]]] = None
     style_score: Optional[float] = None
     edit_distance: Optional[float] = None  # to the previous attempt, when there is one
     submitted: Optional[bool] = None
+    truncated: Optional[bool] = None  # the generation hit the token limit (finish_reason "length")
+
+    def in_group(self, name: str) -> bool:
+        return self.group == name or name in self.stages
 
 
 class RolloutSummary(_M):
@@ -145,6 +181,7 @@ class RunMetrics(_M):
     k: Optional[int] = None
     samples: int = 1
     embedder: str = ""
+    conventions: dict[str, str] = Field(default_factory=dict)  # the named measuring conventions used
     data: str = ""
     command: str = ""
     counts: dict[str, int] = Field(default_factory=dict)
@@ -155,6 +192,8 @@ class RunMetrics(_M):
     floor_repeats: int = 0
     style_scorer: Optional[dict[str, Any]] = None  # the fitted PCA (per run; the report refits jointly)
     rollout: Optional[RolloutSummary] = None
+    pairing: Optional[str] = None  # compare: how generated codes met real slots
+    memorisation: Optional[dict[str, Any]] = None  # compare --train: exact / near copies of training code
     items: list[Item] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
