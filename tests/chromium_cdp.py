@@ -136,9 +136,11 @@ class Browser:
     def wait_for(self, expression: str, timeout: float = 60) -> Any:
         """Poll ``expression`` until truthy; its value."""
         end = time.monotonic() + timeout
+        # A DOM node comes back as {} by value: report it as true.
+        probe = f"(function () {{ var v = ({expression}); return (v && typeof v === 'object') ? true : v; }})()"
         while True:
             try:
-                value = self.js(expression)
+                value = self.js(probe)
             except BrowserError:
                 value = None
             if value:

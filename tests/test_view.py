@@ -40,9 +40,8 @@ def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
 
 
-@pytest.fixture(scope="module")
-def cohort_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("view") / "cohort"
+def make_cohort(out: Path) -> Path:
+    """A real cohort (3 personas x 2 copies x 2 ITAP problems, rule-based tutor) in ``out``."""
     problems = {p: find_problem(p) for p in PROBLEMS}
     personas = [load_persona(p) for p in PERSONAS]
     cfg = CohortConfig(problems=list(problems), personas=PERSONAS, n_per_persona=2, tutor="rule_based",
@@ -50,6 +49,11 @@ def cohort_dir(tmp_path_factory) -> Path:
     with Grader(GraderConfig(cache_path=None)) as grader:
         Cohort(HashBackend(), grader, problems, personas, cfg, out, tutor=get_tutor("rule_based")).run(progress=False)
     return out
+
+
+@pytest.fixture(scope="module")
+def cohort_dir(tmp_path_factory) -> Path:
+    return make_cohort(tmp_path_factory.mktemp("view") / "cohort")
 
 
 # ---------------------------------------------------------------- reading

@@ -219,7 +219,7 @@
       el('span', { 'class': 'when', text: opts.blind ? gap(prev && prev.timestamp, a.timestamp) : fmtTime(a.timestamp) + (prev ? '  ' + gap(prev.timestamp, a.timestamp) : '') }),
       chip(opts.coarse ? (a.correct ? 'passes' : 'fails') : LABEL[v], 'v-' + v, 'verdict')]);
     if (!opts.coarse && a.total != null) head.appendChild(chip(a.passed + '/' + a.total + ' tests passed', 'light'));
-    if (a.submitted) head.appendChild(chip('submitted', 'light'));
+    if (!opts.blind && a.submitted) head.appendChild(chip('submitted', 'light'));
     if (!opts.blind && a.truncated) head.appendChild(chip('truncated', 'warn', 'generation hit the token limit (finish_reason "length")'));
     if (!opts.blind && a.given) head.appendChild(chip('real prefix', 'light', 'copied from the real student, not generated'));
     var card = el('div', { 'class': 'attempt b-' + v, 'data-index': a.index }, [head]);
