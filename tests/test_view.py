@@ -193,3 +193,15 @@ def test_real_dataset_beside_the_cohort(cohort_dir, tmp_path):
     assert sum(len(s.attempts) for s in streams) == 2801
     assert all(s.persona == "real" and not s.graded for s in streams)
     assert {True, False} <= {a.correct for s in streams for a in s.attempts}  # some rows record no verdict
+
+
+@needs_itap
+def test_grade_real_grades_the_paired_problems_in_the_sandbox(cohort_dir):
+    with Grader(GraderConfig(cache_path=None)) as grader:
+        streams = load_sources([cohort_dir, ITAP], grade_real=True, grader=grader)
+    real = [s for s in streams if s.origin == "real"]
+    paired = [s for s in real if s.problem_key in ("oneToN", "kthDigit")]
+    assert paired and all(s.graded for s in paired)
+    assert not any(s.graded for s in real if s.problem_key not in ("oneToN", "kthDigit"))
+    n_tests = {k: len(find_problem(f"itap/{k}").tests) for k in ("oneToN", "kthDigit")}
+    assert all(a.total == n_tests[s.problem_key] and a.feedback for s in paired for a in s.attempts)

@@ -15,6 +15,9 @@ def view_cmd(
                                                 "or datasets of real students (e.g. ../shared/data/itap)."),
     out: Path = typer.Option(..., "--out", help="Folder for index.html and its data/ (opens from disk)."),
     title: str = typer.Option("simstudent viewer", "--title", help="Page title."),
+    grade_real: bool = typer.Option(False, "--grade-real", help="Grade real students' submissions in the sandbox "
+                                    "(problems with a bundled spec; those the simulated streams worked on), so both "
+                                    "sides show error types, tests passed and feedback."),
     serve: bool = typer.Option(False, "--serve", help="Also serve the folder over HTTP on localhost until Ctrl-C."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port for --serve (0: any free one)."),
 ) -> None:
@@ -23,8 +26,8 @@ def view_cmd(
     from simstudent.view import ViewError, build_view
 
     try:
-        with err_console.status("reading and writing the viewer"):
-            res = build_view(runs, out, title=title)
+        with err_console.status("reading" + (", grading real submissions" if grade_real else "") + " and writing the viewer"):
+            res = build_view(runs, out, title=title, grade_real=grade_real)
     except ViewError as exc:
         fail(str(exc))
     console.print(f"{res.streams} streams ({res.simulated} simulated, {res.real} real) on {len(res.problems)} "

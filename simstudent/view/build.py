@@ -126,9 +126,11 @@ def write_view(streams: list[ViewStream], out_dir: Union[str, Path], *, title: s
 
 
 def build_view(paths: Iterable[Union[str, Path]], out_dir: Union[str, Path], *,
-               title: str = "simstudent viewer") -> ViewResult:
-    """Read every path (cohort, run output, eval run folder, dataset) and write the viewer."""
+               title: str = "simstudent viewer", grade_real: bool = False, grader: Any = None) -> ViewResult:
+    """Read every path (cohort, run output, eval run folder, dataset) and write the viewer.
+    ``grade_real`` grades real students' submissions in the sandbox first (see
+    :func:`simstudent.view.sources.load_sources`)."""
     paths = [Path(p) for p in paths]
     if not paths:
         raise ViewError("nothing to show: give at least one cohort folder, run output, eval run folder or dataset")
-    return write_view(load_sources(paths), out_dir, title=title)
+    return write_view(load_sources(paths, grade_real=grade_real, grader=grader), out_dir, title=title)

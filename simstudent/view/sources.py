@@ -180,8 +180,13 @@ def _is_simstudent_export(path: Path) -> bool:
     return bool(row) and row.get("ToolInstances") == "simstudent"
 
 
-def load_dataset_streams(path: Path) -> list[ViewStream]:
-    """A dataset of real students (or simstudent's own export of a simulation)."""
+def load_dataset_streams(path: Path, *, grader: Any = None,
+                         grade_problems: Optional[set[str]] = None) -> list[ViewStream]:
+    """A dataset of real students (or simstudent's own export of a simulation).
+
+    With a ``grader``, real submissions are graded in the sandbox against the bundled
+    problem specs (only those of ``grade_problems``, ids without course prefix, when
+    given), so they carry the same verdicts, test counts and feedback as simulated ones."""
     from simstudent.data import DataError, load_dataset
 
     try:
@@ -189,6 +194,8 @@ def load_dataset_streams(path: Path) -> list[ViewStream]:
     except DataError as exc:
         raise ViewError(str(exc)) from None
     simulated = dataset.provenance.format == "simulated" or _is_simstudent_export(path)
+    if grader is not None and not simulated:
+        _grade_real(dataset, grade_problems, grader)
     streams = []
     for s in dataset.streams:
         attempts = []
@@ -205,6 +212,21 @@ def load_dataset_streams(path: Path) -> list[ViewStream]:
             persona=s.student_id.split("#")[0] if simulated else "real", origin="simulated" if simulated else "real",
             source=str(path), attempts=attempts, graded=bool(attempts) and all(a.error_type for a in attempts)))
     return streams
+
+
+def _grade_real(dataset: Any, problems: Optional[set[str]], grader: Any) -> None:
+    """Grade, in place, the submissions (of ``problems``, or all) that have a bundled spec."""
+    from simstudent.grader.dataset import grade_dataset
+    from simstudent.problems.attach import attach_problems
+    from simstudent.schema import Dataset
+
+    def wanted(pid: str) -> bool:
+        return problems is None or pid.rsplit("/", 1)[-1] in problems
+
+    part = Dataset(name=dataset.name, streams=[s for s in dataset.streams if wanted(s.problem_id)],
+                   problems={p: v for p, v in dataset.problems.items() if wanted(p)})
+    attach_problems(part)
+    grade_dataset(part, grader)
 
 
 def detect_kind(path: Path) -> str:
@@ -231,13 +253,36 @@ def detect_kind(path: Path) -> str:
 LOADERS = {"cohort": load_cohort, "run": load_run_output, "eval": load_eval_run, "dataset": load_dataset_streams}
 
 
-def load_sources(paths: Iterable[Path]) -> list[ViewStream]:
-    """Every stream of every path, in the order given."""
+def load_sources(paths: Iterable[Path], *, grade_real: bool = False, grader: Any = None) -> list[ViewStream]:
+    """Every stream of every path, in the order given.
+
+    ``grade_real`` grades real students' submissions in the sandbox (with ``grader``, or
+    a default one), for the problems the simulated streams worked on (all problems when
+    there are none), so both sides show the same kind of verdicts."""
+    paths = [Path(p) for p in paths]
+    kinds = [detect_kind(p) for p in paths]
+    loaded: dict[int, list[ViewStream]] = {}
+    for i, (path, kind) in enumerate(zip(paths, kinds)):
+        if kind != "dataset":
+            loaded[i] = LOADERS[kind](path)
+    simulated = {s.problem_key for got in loaded.values() for s in got}
+    datasets = [i for i, k in enumerate(kinds) if k == "dataset"]
+    own = None
+    if grade_real and datasets and grader is None:
+        from simstudent.grader import Grader
+
+        grader = own = Grader()
+    try:
+        for i in datasets:
+            loaded[i] = load_dataset_streams(paths[i], grader=grader if grade_real else None,
+                                             grade_problems=simulated or None)
+    finally:
+        if own is not None:
+            own.close()
     streams: list[ViewStream] = []
-    for path in paths:
-        path = Path(path)
-        got = LOADERS[detect_kind(path)](path)
-        if not got:
+    for i, path in enumerate(paths):
+        if not loaded[i]:
             raise ViewError(f"{path}: holds no attempts yet")
-        streams.extend(got)
+        streams.extend(loaded[i])
     return streams
+

@@ -236,7 +236,7 @@
     }
     render();
     card.appendChild(body);
-    if (!opts.blind && !opts.coarse && a.feedback) {
+    if (!opts.coarse && a.feedback) {  // in blind mode only when both sides were graded
       card.appendChild(el('details', null, [el('summary', { text: 'autograder feedback' }), el('pre', { 'class': 'feedback', text: a.feedback })]));
     }
     return card;
