@@ -205,3 +205,27 @@ def test_grade_real_grades_the_paired_problems_in_the_sandbox(cohort_dir):
     assert not any(s.graded for s in real if s.problem_key not in ("oneToN", "kthDigit"))
     n_tests = {k: len(find_problem(f"itap/{k}").tests) for k in ("oneToN", "kthDigit")}
     assert all(a.total == n_tests[s.problem_key] and a.feedback for s in paired for a in s.attempts)
+
+
+def test_serve(cohort_dir, tmp_path):
+    import re as _re
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-u", "-c", "from simstudent.cli import main; main()", "view",
+                             str(cohort_dir), "--out", str(tmp_path / "o"), "--serve", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, COLUMNS="200"))
+    try:
+        url = None
+        for line in proc.stdout:
+            m = _re.search(r"serving (http://127\.0\.0\.1:\d+/)", line)
+            if m:
+                url = m.group(1)
+                break
+        assert url, proc.stderr.read()
+        page = urllib.request.urlopen(url, timeout=30).read().decode()
+        index = urllib.request.urlopen(url + "data/index.js", timeout=30).read().decode()
+        assert "window.SIMVIEW = " in page and index.startswith("SIMVIEW.index(")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
