@@ -64,9 +64,11 @@ else
     if ! "$BASE" -c "import venv, ensurepip" >/dev/null 2>&1; then
       ver=$("$BASE" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
       if is_root_with_apt; then
-        say "installing python3-venv (python$ver-venv) from Debian: $BASE cannot make virtual environments"
+        say "installing python$ver-venv from Debian: $BASE cannot make virtual environments"
         apt_install "python$ver-venv" || apt_install python3-venv \
           || die "could not install python$ver-venv; install it (apt-get install python3-venv) and rerun"
+        "$BASE" -c "import venv, ensurepip" >/dev/null 2>&1 \
+          || die "$BASE still cannot make virtual environments (no ensurepip); use another Python (PYTHON=/path/to/python3) or activate a virtual environment and rerun"
       else
         die "$BASE cannot make virtual environments (no venv/ensurepip module); as root run 'apt-get install python$ver-venv', or activate a virtual environment or conda env and rerun"
       fi
