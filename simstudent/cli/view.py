@@ -30,6 +30,8 @@ def view_cmd(
             res = build_view(runs, out, title=title, grade_real=grade_real)
     except ViewError as exc:
         fail(str(exc))
+    except OSError as exc:  # unreadable input, or an --out folder that cannot be written
+        fail(f"{exc.filename or out}: {exc.strerror or exc}")
     console.print(f"{res.streams} streams ({res.simulated} simulated, {res.real} real) on {len(res.problems)} "
                   f"problems; side by side: {', '.join(res.paired_problems) or 'none (no real dataset for these problems)'}")
     console.print(f"open {res.index_html.resolve().as_uri()}")
