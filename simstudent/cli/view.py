@@ -11,7 +11,7 @@ from simstudent.cli._common import console, err_console, fail
 
 
 def view_cmd(
-    runs: List[Path] = typer.Argument(..., help="Cohort folders, `run` outputs (.json), eval run folders, "
+    runs: List[Path] = typer.Argument(..., metavar="RUN", help="Cohort folders, `run` outputs (.json), eval run folders, "
                                                 "or datasets of real students (e.g. ../shared/data/itap)."),
     out: Path = typer.Option(..., "--out", help="Folder for index.html and its data/ (opens from disk)."),
     title: str = typer.Option("simstudent viewer", "--title", help="Page title."),
