@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -178,6 +179,7 @@ def test_side_by_side_and_blind_mode(site):
     b.wait_for("Array.from(document.querySelectorAll('#blind-grid .card')).every(c => c.dataset.loaded)")
     text = b.js("document.getElementById('blind-grid').innerText")
     assert "Tutor hint" not in text and "tests passed" not in text and "submitted" not in text and "simulated" not in text
+    assert "min" in text and not re.search(r"\d s\b", text)  # gaps in whole minutes: ITAP logs only the minute
     _shot(b, root, "view-blind.png")
     n_cards = b.js("document.querySelectorAll('#blind-grid .card').length")
     sim = b.js("document.querySelectorAll('#col-simulated .card').length")  # gone in blind mode

@@ -34,10 +34,12 @@
   function pct(x) { return x == null ? '–' : (100 * x).toFixed(0) + ' %'; }
   function num(x, d) { return x == null ? '–' : (+x).toFixed(d == null ? 1 : d); }
   function fmtTime(iso) { return iso ? iso.replace('T', ' ').replace(/(\.\d+)?(\+00:00|Z)$/, ' UTC') : ''; }
-  function gap(a, b) {
+  // minutes: whole minutes only (blind mode: some real logs record the minute, not the second)
+  function gap(a, b, minutes) {
     if (!a || !b) return '';
     var s = Math.round((Date.parse(b) - Date.parse(a)) / 1000);
     if (!isFinite(s)) return '';
+    if (minutes) return s < 60 ? '+<1 min' : '+' + Math.floor(s / 60) + ' min';
     if (s < 60) return '+' + s + ' s';
     if (s < 3600) return '+' + Math.floor(s / 60) + ' min ' + (s % 60) + ' s';
     return '+' + Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min';
@@ -216,7 +218,7 @@
     opts = opts || {};
     var v = opts.coarse ? (a.correct ? 'recorded_correct' : (a.correct === false ? 'recorded_incorrect' : 'unknown')) : a.verdict;
     var head = el('h3', null, ['Attempt ' + (a.index + 1),
-      el('span', { 'class': 'when', text: opts.blind ? gap(prev && prev.timestamp, a.timestamp) : fmtTime(a.timestamp) + (prev ? '  ' + gap(prev.timestamp, a.timestamp) : '') }),
+      el('span', { 'class': 'when', text: opts.blind ? gap(prev && prev.timestamp, a.timestamp, true) : fmtTime(a.timestamp) + (prev ? '  ' + gap(prev.timestamp, a.timestamp) : '') }),
       chip(opts.coarse ? (a.correct ? 'passes' : 'fails') : LABEL[v], 'v-' + v, 'verdict')]);
     if (!opts.coarse && a.total != null) head.appendChild(chip(a.passed + '/' + a.total + ' tests passed', 'light'));
     if (!opts.blind && a.submitted) head.appendChild(chip('submitted', 'light'));
@@ -340,7 +342,7 @@
       title.appendChild(el('span', { 'class': 'muted', text: r.o === 'real' ? 'real' : r.pe }));
     }
     card.appendChild(title);
-    card.appendChild(el('p', { 'class': 'meta' }, [strip(r.v, opts.coarse), ' ' + r.a + ' attempts']));
+    card.appendChild(el('p', { 'class': 'meta' }, [strip(r.v, opts.coarse), ' ' + r.a + (r.a === 1 ? ' attempt' : ' attempts')]));
     var box = el('div');
     card.appendChild(el('button', { 'class': 'open', text: 'show attempts', onclick: function (ev) {
       ev.target.disabled = true;
