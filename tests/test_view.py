@@ -229,3 +229,17 @@ def test_serve(cohort_dir, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_cohort_student_stopped_before_any_attempt(tmp_path):
+    cohort = tmp_path / "c"
+    cohort.mkdir()
+    att = {"student_id": "a", "persona_id": "a", "problem_id": "p", "index": 0, "code": "x = 1"}
+    (cohort / "attempts.jsonl").write_text(json.dumps(att) + "\n")
+    (cohort / "trajectories.jsonl").write_text(
+        json.dumps({"student_id": "b", "problem_id": "p", "attempts": [], "stop_reason": "error"}) + "\n")
+    streams = {s.student_id: s for s in load_sources([cohort])}
+    assert streams["b"].outcome == "error" and streams["b"].attempts == []
+    assert streams["a"].stop_reason is None and streams["a"].outcome == "unknown"  # still running, ungraded
+    res = build_view([cohort], tmp_path / "out")
+    assert res.streams == 2

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Origin = Literal["simulated", "real"]
 # Final outcome of a stream, for the outcome filter.
-Outcome = Literal["passed", "failed", "error", "empty"]
+Outcome = Literal["passed", "failed", "error", "empty", "unknown"]
 
 
 class ViewError(ValueError):
@@ -61,7 +61,8 @@ class ViewStream(BaseModel):
             return "error"
         if not self.attempts:
             return "empty"
-        return "passed" if self.attempts[-1].correct else "failed"
+        last = self.attempts[-1].correct
+        return "unknown" if last is None else ("passed" if last else "failed")
 
     @property
     def problem_key(self) -> str:

@@ -90,8 +90,8 @@ def _where(path: Path, what: str, fn):
 def load_cohort(folder: Path) -> list[ViewStream]:
     """Every (student, problem) of a cohort folder, finished or still running."""
     apath = folder / ATTEMPTS
-    stops = {(t.get("student_id"), t.get("problem_id")): t.get("stop_reason")
-             for t in read_jsonl(folder / TRAJECTORIES)}
+    finished = {(t.get("student_id"), t.get("problem_id")): t for t in read_jsonl(folder / TRAJECTORIES)}
+    stops = {k: t.get("stop_reason") for k, t in finished.items()}
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     personas: dict[tuple[str, str], str] = {}
     for lineno, rec in enumerate(read_jsonl(apath), 1):
@@ -108,6 +108,11 @@ def load_cohort(folder: Path) -> list[ViewStream]:
         streams.append(ViewStream(student_id=key[0], problem_id=key[1], persona=personas[key], origin="simulated",
                                   source=str(folder), attempts=attempts, stop_reason=stops.get(key),
                                   graded=all(a.error_type for a in attempts)))
+    # A student stopped before any attempt was recorded (e.g. the backend failed on it).
+    for key, traj in finished.items():
+        if key not in grouped:
+            streams.append(_where(folder / TRAJECTORIES, f"trajectory of {key[0]} on {key[1]}",
+                                  lambda traj=traj: stream_from_trajectory(traj, str(folder))))
     return streams
 
 
