@@ -139,8 +139,8 @@ class Browser:
         # A DOM node comes back as {} by value: report it as true.
         probe = f"(function () {{ var v = ({expression}); return (v && typeof v === 'object') ? true : v; }})()"
         while True:
-            try:
-                value = self.js(probe)
+            try:  # a short per-call limit: one lost reply must not use up the whole wait
+                value = self.js(probe, timeout=max(1.0, min(10.0, end - time.monotonic())))
             except BrowserError:
                 value = None
             if value:

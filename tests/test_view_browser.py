@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from chromium_cdp import CHROMIUM, Browser
+from chromium_cdp import CHROMIUM, Browser, BrowserError
 from simstudent.view import build_view, load_sources
 from simstudent.view.build import VERDICT_LETTERS
 from simstudent.view.summary import verdict
@@ -60,8 +60,11 @@ def _go(browser: Browser, url: str, done: str) -> None:
 
 
 def _click(browser: Browser, selector: str, done: str, nth: int = 0) -> None:
-    browser.js(f"document.querySelectorAll({json.dumps(selector)})[{nth}].click(); true")
-    browser.wait_for(done)
+    href = browser.js(f"var a = document.querySelectorAll({json.dumps(selector)})[{nth}]; a.click(); a.getAttribute('href')")
+    try:
+        browser.wait_for(done)
+    except BrowserError as exc:
+        raise BrowserError(f"{exc} after clicking {selector}[{nth}] (href {href}); now at {browser.js('location.hash')}") from None
 
 
 def test_filters_match_python_counts(site):
