@@ -48,6 +48,9 @@ class Browser:
         cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                "--disable-extensions", "--mute-audio", "--remote-debugging-pipe",
+               # A test walks hundreds of in-page links in seconds; Chromium would throttle
+               # such a burst of same-page navigations, which no person produces.
+               "--disable-ipc-flooding-protection",
                f"--user-data-dir={profile}", f"--window-size={width},{height}", "about:blank"]
         self.proc = subprocess.Popen(cmd, preexec_fn=wire, close_fds=False, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -59,6 +62,7 @@ class Browser:
         self._replies: dict[int, "queue.Queue[dict]"] = {}
         self._lock = threading.Lock()
         self.console_errors: list[str] = []
+        self.console_warnings: list[str] = []
         self.events: list[dict] = []
         threading.Thread(target=self._read, daemon=True).start()
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -95,9 +99,12 @@ class Browser:
         elif method == "Runtime.exceptionThrown":
             d = p.get("exceptionDetails", {})
             self.console_errors.append(d.get("exception", {}).get("description") or d.get("text", "exception"))
-        elif method == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
+        elif method == "Log.entryAdded" and p.get("entry", {}).get("level") in ("error", "warning"):
             e = p["entry"]
-            self.console_errors.append(f"{e.get('source')}: {e.get('text')} {e.get('url', '')}".strip())
+            text = f"{e.get('source')}: {e.get('text')} {e.get('url', '')}".strip()
+            (self.console_errors if e["level"] == "error" else self.console_warnings).append(text)
+        elif method == "Runtime.consoleAPICalled" and p.get("type") == "warning":
+            self.console_warnings.append(" ".join(str(a.get("value", "")) for a in p.get("args", [])))
 
     def call(self, method: str, params: Optional[dict] = None, *, session: bool = False, timeout: float = 60) -> dict:
         with self._lock:

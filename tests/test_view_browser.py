@@ -64,7 +64,8 @@ def _click(browser: Browser, selector: str, done: str, nth: int = 0) -> None:
     try:
         browser.wait_for(done)
     except BrowserError as exc:
-        raise BrowserError(f"{exc} after clicking {selector}[{nth}] (href {href}); now at {browser.js('location.hash')}") from None
+        raise BrowserError(f"{exc} after clicking {selector}[{nth}] (href {href}); now at {browser.js('location.hash')}; "
+                           f"warnings: {browser.console_warnings[-3:]}") from None
 
 
 def test_filters_match_python_counts(site):
