@@ -233,6 +233,9 @@ def report(
     from simstudent.errors import SimstudentError
     from simstudent.experiments.report import build_report
 
+    for run in runs:  # a cohort has no metrics to tabulate: its attempts are for the viewer
+        if (Path(run) / "cohort.json").is_file() or (Path(run) / "attempts.jsonl").is_file():
+            fail(f"{run} is a cohort folder, not an eval run: see it with `simstudent view {run} --out DIR`")
     try:
         rep = build_report(runs, out, title=title, notes=notes)
     except (SimstudentError, FileNotFoundError) as exc:
