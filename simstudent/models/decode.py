@@ -1,0 +1,319 @@
+"""A lean sampling loop over a transformers causal LM with a KV cache.
+
+Why not ``model.generate``: on a CPU, decoding a small model is bound by how often the
+weights are read, so the loop must never spend a forward pass on a row that has
+finished. Here
+
+- **rows leave when they finish** (EOS, a stop string in the generated text, their own
+  token budget) and the KV cache shrinks with them; **waiting requests take their place**
+  when there are more requests than ``batch_size`` (prefilled and merged into the cache);
+- **each request samples from its own** ``torch.Generator`` seeded with its own seed, so
+  the random draws of a request never depend on its batch-mates (see "Exactness");
+- **a prefix shared by every request** (system prompt, template header) is prefilled once
+  and its cache copied to each row, instead of once per row;
+- sampling (temperature, top-k, top-p, min-p) is vectorised per row, so rows with
+  different settings share a batch.
+
+Layout: every row's cache is ``[shared prefix | padding | own prompt | generated]``;
+padding is masked out and positions are explicit per row (RoPE sees the positions the
+row would have alone). Columns that no live row uses are dropped.
+
+Exactness: a request's draws (one uniform number per token from its own generator) are
+independent of the batch. The logits it is sampled from are computed in batched float
+arithmetic: a different batch (other rows, other padding, another matrix shape) can
+change them in the last bits. A token changes only when its uniform draw lies within that
+rounding distance of a boundary between two tokens' cumulative probabilities (or a top-p
+cut sits exactly there). So "alone" and "in a batch" agree token for token in practice,
+and exactly for the same batch; bit-identity across batch shapes is not guaranteed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import torch
+
+from simstudent.models.base import SamplingParams, truncate_at_stop
+
+# A shared prefix shorter than this is not worth a separate prefill.
+MIN_SHARED_PREFIX = 8
+# Drop unused cache columns once at least this share of them is dead.
+COMPACT_FRACTION = 0.25
+
+
+@dataclass
+class DecodeItem:
+    """One request as the loop sees it."""
+
+    prompt: list[int]
+    sampling: SamplingParams
+    stops: list[str]
+    seed: int
+    keep: list[str] = field(default_factory=list)  # end markers kept in the text
+
+
+@dataclass
+class DecodeResult:
+    text: str
+    tokens: list[int]
+    finish_reason: str  # "stop" | "length"
+    stop: Optional[str] = None  # the stop string (or kept end marker) that ended it
+
+
+@dataclass
+class _Row:
+    item: int
+    data: DecodeItem
+    generator: torch.Generator
+    tokens: list[int] = field(default_factory=list)
+
+
+def common_prefix(seqs: Sequence[Sequence[int]]) -> int:
+    """Length of the longest prefix shared by every sequence."""
+    if not seqs:
+        return 0
+    first = seqs[0]
+    n = min(len(s) for s in seqs)
+    for s in seqs[1:]:
+        i = 0
+        while i < n and s[i] == first[i]:
+            i += 1
+        n = i
+    return n
+
+
+def _end_of(text: str, stops: Sequence[str], keep: Sequence[str]) -> tuple[Optional[str], Optional[str]]:
+    """(final text, marker) if ``text`` contains a stop (cut before it) or a kept end
+    marker (cut after it), whichever comes first; else (None, None)."""
+    best, hit, cut = None, None, None
+    for s in stops:
+        i = text.find(s)
+        if i >= 0 and (best is None or i < best):
+            best, hit, cut = i, s, i
+    for s in keep:
+        i = text.find(s)
+        if i >= 0 and (best is None or i < best):
+            best, hit, cut = i, s, i + len(s)
+    if hit is None:
+        return None, None
+    return text[:cut], hit
+
+
+class Sampler:
+    """Per-row temperature / top-k / top-p / min-p sampling with per-row generators."""
+
+    def __init__(self, rows: Sequence[_Row], vocab: int, device: str) -> None:
+        s = [r.data.sampling for r in rows]
+        self.greedy = torch.tensor([x.temperature <= 0 for x in s], device=device)
+        self.temp = torch.tensor([x.temperature if x.temperature > 0 else 1.0 for x in s], device=device)
+        ks = [x.top_k if x.top_k > 0 else vocab for x in s]
+        self.kmax = min(max(ks), vocab)
+        self.top_k = torch.tensor(ks, device=device)
+        self.top_p = torch.tensor([x.top_p for x in s], device=device)
+        self.min_p = torch.tensor([x.min_p for x in s], device=device)
+        self.generators = [r.generator for r in rows]
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        vals, idx = logits.topk(self.kmax, dim=-1)  # sorted, largest first
+        ranks = torch.arange(self.kmax, device=logits.device)
+        vals = vals.masked_fill(ranks[None, :] >= self.top_k[:, None], float("-inf"))
+        probs = torch.softmax(vals / self.temp[:, None], dim=-1)
+        # top-p: keep the smallest head whose mass reaches top_p (the first token always)
+        before = probs.cumsum(-1) - probs
+        cut = (before >= self.top_p[:, None]) | (probs < self.min_p[:, None] * probs[:, :1])
+        cut[:, 0] = False
+        probs = probs.masked_fill(cut, 0.0)
+        cdf = probs.cumsum(-1)
+        u = torch.cat([torch.rand(1, generator=g) for g in self.generators]).to(logits.device)
+        choice = (cdf < (u * cdf[:, -1])[:, None]).sum(-1).clamp_(max=self.kmax - 1)
+        choice = torch.where(self.greedy, torch.zeros_like(choice), choice)
+        return idx.gather(1, choice[:, None]).squeeze(1)
+
+
+class DecodeLoop:
+    """Runs :class:`DecodeItem` s through ``model`` (see the module docstring)."""
+
+    def __init__(self, model: Any, tokenizer: Any, *, eos_ids: Sequence[int], batch_size: int,
+                 device: str, share_prefix: bool = True) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.eos = torch.tensor(sorted(set(eos_ids)), device=device)
+        self.eos_set = set(eos_ids)
+        self.batch_size = max(1, batch_size)
+        self.device = device
+        self.share_prefix = share_prefix
+        self.vocab = model.get_output_embeddings().weight.shape[0]
+        # transformers 5 renamed the forward's ``past_key_values`` to ``cache``
+        import inspect
+
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        params = inspect.signature(type(base).forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self.forward_calls = 0  # counters for benchmarks
+        self.prefill_tokens = 0
+
+    # ---------------------------------------------------------------- model calls
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor,
+                 past: Optional[list[tuple[torch.Tensor, torch.Tensor]]]) -> tuple[torch.Tensor, list]:
+        from transformers import DynamicCache
+
+        cache = DynamicCache(past) if past else DynamicCache()
+        self.forward_calls += 1
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                         logits_to_keep=1, **{self._cache_kw: cache})
+        layers = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        return out.logits[:, -1, :], layers
+
+    def _prefill(self, rows: list[_Row], shared: Optional[tuple[int, list]]) -> tuple:
+        """Prefill ``rows``' prompts (after the shared prefix, if any); returns
+        (last logits, cache layers, mask, next positions)."""
+        n = len(rows)
+        start = shared[0] if shared else 0
+        tails = [r.data.prompt[start:] for r in rows]
+        width = max(len(t) for t in tails)
+        pad = 0
+        ids = torch.tensor([[pad] * (width - len(t)) + t for t in tails], device=self.device)
+        own = torch.tensor([[0] * (width - len(t)) + [1] * len(t) for t in tails], device=self.device)
+        if shared:
+            past = [(k.expand(n, -1, -1, -1).contiguous(), v.expand(n, -1, -1, -1).contiguous())
+                    for k, v in shared[1]]
+            mask = torch.cat([torch.ones(n, start, dtype=own.dtype, device=self.device), own], 1)
+        else:
+            past, mask = None, own
+        pos = (mask.cumsum(-1) - 1).clamp_(min=0)[:, -width:]
+        self.prefill_tokens += sum(len(t) for t in tails)
+        logits, layers = self._forward(ids, mask, pos, past)
+        nxt = torch.tensor([len(r.data.prompt) for r in rows], device=self.device)
+        return logits, layers, mask, nxt
+
+    def _shared_prefix(self, items: Sequence[DecodeItem]) -> Optional[tuple[int, list]]:
+        if not self.share_prefix or len(items) < 2:
+            return None
+        # keep at least one own token per row: its logits start the sampling
+        n = min(common_prefix([it.prompt for it in items]), min(len(it.prompt) for it in items) - 1)
+        if n < MIN_SHARED_PREFIX:
+            return None
+        ids = torch.tensor([items[0].prompt[:n]], device=self.device)
+        mask = torch.ones_like(ids)
+        pos = torch.arange(n, device=self.device)[None, :]
+        self.prefill_tokens += n
+        _, layers = self._forward(ids, mask, pos, None)
+        return n, layers
+
+    # ---------------------------------------------------------------- the loop
+    def run(self, items: Sequence[DecodeItem]) -> list[DecodeResult]:
+        """Results for ``items``, in order."""
+        results: list[Optional[DecodeResult]] = [None] * len(items)
+        order = sorted(range(len(items)), key=lambda i: -len(items[i].prompt))
+        waiting = deque(order)
+        shared = self._shared_prefix(items)
+        rows: list[_Row] = []
+        layers: list[tuple[torch.Tensor, torch.Tensor]] = []
+        mask = pos = last = None
+        sampler: Optional[Sampler] = None
+        with torch.inference_mode():
+            while waiting or rows:
+                free = self.batch_size - len(rows)
+                if waiting and free > 0:
+                    new = []
+                    while waiting and len(new) < free:
+                        i = waiting.popleft()
+                        new.append(_Row(i, items[i], torch.Generator().manual_seed(items[i].seed)))
+                    logits, new_layers, new_mask, new_pos = self._prefill(new, shared)
+                    tokens = Sampler(new, self.vocab, self.device)(self._constrain(logits, new))
+                    alive = self._advance(new, tokens, results)
+                    if alive:
+                        part = self._select(new, new_layers, new_mask, new_pos, tokens, alive)
+                        rows, layers, mask, pos, last = self._merge(rows, layers, mask, pos, last, *part)
+                        sampler = Sampler(rows, self.vocab, self.device)
+                    continue
+                step_mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+                logits, layers = self._forward(last[:, None], step_mask, pos[:, None], layers)
+                mask, pos = step_mask, pos + 1
+                assert sampler is not None
+                last = sampler(self._constrain(logits, rows))
+                alive = self._advance(rows, last, results)
+                if len(alive) < len(rows):
+                    if alive:
+                        rows, layers, mask, pos, last = self._select(rows, layers, mask, pos, last, alive)
+                        sampler = Sampler(rows, self.vocab, self.device)
+                    else:
+                        rows, layers = [], []
+        return [r for r in results if r is not None]
+
+    def _constrain(self, logits: torch.Tensor, rows: Sequence[_Row]) -> torch.Tensor:
+        """No EOS before a row's ``min_new_tokens``."""
+        early = [j for j, r in enumerate(rows) if len(r.tokens) < r.data.sampling.min_new_tokens]
+        if early:
+            logits = logits.clone()
+            rows_idx = torch.tensor(early, device=logits.device)
+            logits[rows_idx[:, None], self.eos[None, :]] = float("-inf")
+        return logits
+
+    def _advance(self, rows: list[_Row], tokens: torch.Tensor, results: list) -> list[int]:
+        """Append each row's new token; finish rows that ended. Returns the live rows."""
+        live = []
+        for j, (row, tok) in enumerate(zip(rows, tokens.tolist())):
+            res = self._finish(row, tok)
+            if res is None:
+                live.append(j)
+            else:
+                results[row.item] = res
+        return live
+
+    def _finish(self, row: _Row, tok: int) -> Optional[DecodeResult]:
+        d = row.data
+        if tok in self.eos_set:
+            text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+            final, hit = _end_of(text, d.stops, d.keep)
+            return DecodeResult(final if hit else text, row.tokens, "stop", hit)
+        row.tokens.append(tok)
+        if d.stops or d.keep:
+            text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+            final, hit = _end_of(text, d.stops, d.keep)
+            if hit is not None:
+                return DecodeResult(final or "", row.tokens, "stop", hit)
+        if len(row.tokens) >= d.sampling.max_new_tokens:
+            text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+            return DecodeResult(truncate_at_stop(text, d.stops)[0], row.tokens, "length")
+        return None
+
+    # ---------------------------------------------------------------- cache surgery
+    def _select(self, rows, layers, mask, pos, last, keep: list[int]):
+        idx = torch.tensor(keep, device=self.device)
+        rows = [rows[j] for j in keep]
+        mask = mask.index_select(0, idx)
+        layers = [(k.index_select(0, idx), v.index_select(0, idx)) for k, v in layers]
+        used = mask.bool().any(0)
+        dead = int((~used).sum())
+        if dead and dead >= COMPACT_FRACTION * mask.shape[1]:
+            cols = used.nonzero().squeeze(1)
+            mask = mask.index_select(1, cols)
+            layers = [(k.index_select(2, cols), v.index_select(2, cols)) for k, v in layers]
+        return rows, layers, mask, pos.index_select(0, idx), last.index_select(0, idx)
+
+    def _merge(self, rows, layers, mask, pos, last, new, new_layers, new_mask, new_pos, new_last):
+        """The running rows and the newly prefilled ones in one cache (the shorter
+        side left-padded, masked)."""
+        if not rows:
+            return new, new_layers, new_mask, new_pos, new_last
+        a, b = mask.shape[1], new_mask.shape[1]
+        width = max(a, b)
+
+        def left_pad(t: torch.Tensor, extra: int, dim: int) -> torch.Tensor:
+            if extra == 0:
+                return t
+            shape = list(t.shape)
+            shape[dim] = extra
+            return torch.cat([torch.zeros(shape, dtype=t.dtype, device=t.device), t], dim)
+
+        mask = torch.cat([left_pad(mask, width - a, 1), left_pad(new_mask, width - b, 1)], 0)
+        layers = [
+            (torch.cat([left_pad(k, width - a, 2), left_pad(nk, width - b, 2)], 0),
+             torch.cat([left_pad(v, width - a, 2), left_pad(nv, width - b, 2)], 0))
+            for (k, v), (nk, nv) in zip(layers, new_layers)
+        ]
+        return rows + new, layers, mask, torch.cat([pos, new_pos]), torch.cat([last, new_last])
