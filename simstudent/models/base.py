@@ -36,6 +36,9 @@ class GenerationRequest:
     # Backends that honour it return ``assistant_prefix + generated text`` as the
     # completion, so parsing sees the whole answer. See each backend for support.
     assistant_prefix: Optional[str] = None
+    # Facts about the request that model-free baselines read (e.g. copy-previous reads
+    # "previous", "skeleton", "final", "exp"); models ignore it.
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):
