@@ -29,6 +29,7 @@ and exactly for the same batch; bit-identity across batch shapes is not guarante
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
@@ -154,42 +155,58 @@ class DecodeLoop:
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self.forward_calls = 0  # counters for benchmarks
         self.prefill_tokens = 0
+        self.prefill_s = 0.0
+        self.decode_s = 0.0
 
     # ---------------------------------------------------------------- model calls
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor,
-                 past: Optional[list[tuple[torch.Tensor, torch.Tensor]]]) -> tuple[torch.Tensor, list]:
+                 past: Optional[tuple[list, int]]) -> tuple[torch.Tensor, tuple[list, int]]:
+        """One forward pass; ``past`` = (per-layer (key, value) buffers, used length).
+        New keys and values are written into the buffers' spare room (no copy of the
+        whole cache per step, as concatenating would)."""
         from transformers import DynamicCache
 
-        cache = DynamicCache(past) if past else DynamicCache()
+        layers, length = past if past else (None, 0)
+        cache = DynamicCache()
+        n_layers = self.model.config.get_text_config().num_hidden_layers
+        layer = _buffer_layer_class()
+        cache.layers = [layer(layers[i] if layers else None, length, self.room) for i in range(n_layers)]
         self.forward_calls += 1
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
                          logits_to_keep=1, **{self._cache_kw: cache})
-        layers = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
-        return out.logits[:, -1, :], layers
+        used = cache.layers
+        return out.logits[:, -1, :], ([(lay.kbuf, lay.vbuf) for lay in used], used[0].length)
 
-    def _prefill(self, rows: list[_Row], shared: Optional[tuple[int, list]]) -> tuple:
+    def _prefill(self, rows: list[_Row], shared: Optional[tuple[int, tuple[list, int]]]) -> tuple:
         """Prefill ``rows``' prompts (after the shared prefix, if any); returns
-        (last logits, cache layers, mask, next positions)."""
+        (last logits, cache, mask, next positions)."""
         n = len(rows)
         start = shared[0] if shared else 0
         tails = [r.data.prompt[start:] for r in rows]
         width = max(len(t) for t in tails)
-        pad = 0
-        ids = torch.tensor([[pad] * (width - len(t)) + t for t in tails], device=self.device)
+        ids = torch.tensor([[0] * (width - len(t)) + t for t in tails], device=self.device)
         own = torch.tensor([[0] * (width - len(t)) + [1] * len(t) for t in tails], device=self.device)
+        past = None
+        mask = own
         if shared:
-            past = [(k.expand(n, -1, -1, -1).contiguous(), v.expand(n, -1, -1, -1).contiguous())
-                    for k, v in shared[1]]
+            layers = []
+            for k, v in shared[1][0]:
+                kb = k.new_zeros((n, k.shape[1], start + width + self.room, k.shape[3]))
+                vb = v.new_zeros((n, v.shape[1], start + width + self.room, v.shape[3]))
+                kb[:, :, :start] = k[:, :, :start]
+                vb[:, :, :start] = v[:, :, :start]
+                layers.append((kb, vb))
+            past = (layers, start)
             mask = torch.cat([torch.ones(n, start, dtype=own.dtype, device=self.device), own], 1)
-        else:
-            past, mask = None, own
         pos = (mask.cumsum(-1) - 1).clamp_(min=0)[:, -width:]
         self.prefill_tokens += sum(len(t) for t in tails)
-        logits, layers = self._forward(ids, mask, pos, past)
+        t0 = time.perf_counter()
+        logits, cache = self._forward(ids, mask, pos, past)
+        self.prefill_s += time.perf_counter() - t0
         nxt = torch.tensor([len(r.data.prompt) for r in rows], device=self.device)
-        return logits, layers, mask, nxt
+        return logits, cache, mask, nxt
 
-    def _shared_prefix(self, items: Sequence[DecodeItem]) -> Optional[tuple[int, list]]:
+    def _shared_prefix(self, items: Sequence[DecodeItem]) -> Optional[tuple[int, tuple[list, int]]]:
         if not self.share_prefix or len(items) < 2:
             return None
         # keep at least one own token per row: its logits start the sampling
@@ -200,8 +217,8 @@ class DecodeLoop:
         mask = torch.ones_like(ids)
         pos = torch.arange(n, device=self.device)[None, :]
         self.prefill_tokens += n
-        _, layers = self._forward(ids, mask, pos, None)
-        return n, layers
+        _, cache = self._forward(ids, mask, pos, None)
+        return n, cache
 
     # ---------------------------------------------------------------- the loop
     def run(self, items: Sequence[DecodeItem]) -> list[DecodeResult]:
@@ -209,9 +226,11 @@ class DecodeLoop:
         results: list[Optional[DecodeResult]] = [None] * len(items)
         order = sorted(range(len(items)), key=lambda i: -len(items[i].prompt))
         waiting = deque(order)
+        # spare cache columns: the longest budget, so rows rarely need a bigger buffer
+        self.room = max(it.sampling.max_new_tokens for it in items) + 1 if items else 1
         shared = self._shared_prefix(items)
         rows: list[_Row] = []
-        layers: list[tuple[torch.Tensor, torch.Tensor]] = []
+        layers: Any = None  # (per-layer (key, value) buffers, used length)
         mask = pos = last = None
         sampler: Optional[Sampler] = None
         with torch.inference_mode():
@@ -230,8 +249,10 @@ class DecodeLoop:
                         rows, layers, mask, pos, last = self._merge(rows, layers, mask, pos, last, *part)
                         sampler = Sampler(rows, self.vocab, self.device)
                     continue
-                step_mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+                step_mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)  # noqa: E501
+                t0 = time.perf_counter()
                 logits, layers = self._forward(last[:, None], step_mask, pos[:, None], layers)
+                self.decode_s += time.perf_counter() - t0
                 mask, pos = step_mask, pos + 1
                 assert sampler is not None
                 last = sampler(self._constrain(logits, rows))
@@ -241,7 +262,7 @@ class DecodeLoop:
                         rows, layers, mask, pos, last = self._select(rows, layers, mask, pos, last, alive)
                         sampler = Sampler(rows, self.vocab, self.device)
                     else:
-                        rows, layers = [], []
+                        rows, layers = [], None
         return [r for r in results if r is not None]
 
     def _constrain(self, logits: torch.Tensor, rows: Sequence[_Row]) -> torch.Tensor:
@@ -282,38 +303,105 @@ class DecodeLoop:
         return None
 
     # ---------------------------------------------------------------- cache surgery
-    def _select(self, rows, layers, mask, pos, last, keep: list[int]):
+    def _select(self, rows, cache, mask, pos, last, keep: list[int]):
+        """Only the rows ``keep``; cache columns no row uses any more are dropped."""
         idx = torch.tensor(keep, device=self.device)
+        layers, length = cache
         rows = [rows[j] for j in keep]
         mask = mask.index_select(0, idx)
-        layers = [(k.index_select(0, idx), v.index_select(0, idx)) for k, v in layers]
         used = mask.bool().any(0)
         dead = int((~used).sum())
         if dead and dead >= COMPACT_FRACTION * mask.shape[1]:
             cols = used.nonzero().squeeze(1)
             mask = mask.index_select(1, cols)
-            layers = [(k.index_select(2, cols), v.index_select(2, cols)) for k, v in layers]
-        return rows, layers, mask, pos.index_select(0, idx), last.index_select(0, idx)
+            layers = [(_room(k.index_select(0, idx)[:, :, :length].index_select(2, cols), self.room),
+                       _room(v.index_select(0, idx)[:, :, :length].index_select(2, cols), self.room))
+                      for k, v in layers]
+            length = len(cols)
+        else:
+            layers = [(k.index_select(0, idx), v.index_select(0, idx)) for k, v in layers]
+        return rows, (layers, length), mask, pos.index_select(0, idx), last.index_select(0, idx)
 
-    def _merge(self, rows, layers, mask, pos, last, new, new_layers, new_mask, new_pos, new_last):
+    def _merge(self, rows, cache, mask, pos, last, new, new_cache, new_mask, new_pos, new_last):
         """The running rows and the newly prefilled ones in one cache (the shorter
         side left-padded, masked)."""
         if not rows:
-            return new, new_layers, new_mask, new_pos, new_last
-        a, b = mask.shape[1], new_mask.shape[1]
+            return new, new_cache, new_mask, new_pos, new_last
+        (la_layers, a), (lb_layers, b) = cache, new_cache
         width = max(a, b)
+        na, nb = mask.shape[0], new_mask.shape[0]
 
-        def left_pad(t: torch.Tensor, extra: int, dim: int) -> torch.Tensor:
-            if extra == 0:
-                return t
-            shape = list(t.shape)
-            shape[dim] = extra
-            return torch.cat([torch.zeros(shape, dtype=t.dtype, device=t.device), t], dim)
+        def pad_cols(t: torch.Tensor, extra: int) -> torch.Tensor:
+            return t if extra == 0 else torch.cat([t.new_zeros((t.shape[0], extra)), t], 1)
 
-        mask = torch.cat([left_pad(mask, width - a, 1), left_pad(new_mask, width - b, 1)], 0)
-        layers = [
-            (torch.cat([left_pad(k, width - a, 2), left_pad(nk, width - b, 2)], 0),
-             torch.cat([left_pad(v, width - a, 2), left_pad(nv, width - b, 2)], 0))
-            for (k, v), (nk, nv) in zip(layers, new_layers)
-        ]
-        return rows + new, layers, mask, torch.cat([pos, new_pos]), torch.cat([last, new_last])
+        mask = torch.cat([pad_cols(mask, width - a), pad_cols(new_mask, width - b)], 0)
+        layers = []
+        for (k, v), (nk, nv) in zip(la_layers, lb_layers):
+            pair = []
+            for x, y in ((k, nk), (v, nv)):
+                buf = x.new_zeros((na + nb, x.shape[1], width + self.room, x.shape[3]))
+                buf[:na, :, width - a:width] = x[:, :, :a]
+                buf[na:, :, width - b:width] = y[:, :, :b]
+                pair.append(buf)
+            layers.append((pair[0], pair[1]))
+        return rows + new, (layers, width), mask, torch.cat([pos, new_pos]), torch.cat([last, new_last])
+
+
+def _room(t: torch.Tensor, room: int) -> torch.Tensor:
+    """``t`` copied into a buffer with ``room`` spare columns (dim 2)."""
+    buf = t.new_zeros((t.shape[0], t.shape[1], t.shape[2] + room, t.shape[3]))
+    buf[:, :, : t.shape[2]] = t
+    return buf
+
+
+def _buffer_layer_class() -> type:
+    """``_BufferLayer``, defined on first use (transformers is imported lazily)."""
+    global _BufferLayerClass
+    if _BufferLayerClass is not None:
+        return _BufferLayerClass
+    from transformers.cache_utils import DynamicLayer
+
+    class _BufferLayer(DynamicLayer):
+        """A cache layer over preallocated key/value buffers: ``update`` writes the
+        new columns in place and returns views of the used part."""
+
+        def __init__(self, buffers: Optional[tuple[torch.Tensor, torch.Tensor]], length: int, room: int) -> None:
+            super().__init__()
+            self.kbuf, self.vbuf = buffers if buffers else (None, None)
+            self.length = length
+            self.room = room
+            self._views()
+
+        def _views(self) -> None:
+            self.is_initialized = self.kbuf is not None
+            if self.kbuf is not None:
+                self.keys = self.kbuf[:, :, : self.length]
+                self.values = self.vbuf[:, :, : self.length]
+                self.device, self.dtype = self.kbuf.device, self.kbuf.dtype
+
+        def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
+            n = key_states.shape[-2]
+            end = self.length + n
+            if self.kbuf is None:
+                self.kbuf = _room(key_states[:, :, :0], end + self.room)
+                self.vbuf = _room(value_states[:, :, :0], end + self.room)
+            elif end > self.kbuf.shape[2]:
+                self.kbuf = _room(self.kbuf[:, :, : self.length], n + self.room)
+                self.vbuf = _room(self.vbuf[:, :, : self.length], n + self.room)
+            self.kbuf[:, :, self.length:end] = key_states
+            self.vbuf[:, :, self.length:end] = value_states
+            self.length = end
+            self._views()
+            return self.keys, self.values
+
+        def get_seq_length(self) -> int:
+            return self.length
+
+        def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+            return self.length + query_length, 0
+
+    _BufferLayerClass = _BufferLayer
+    return _BufferLayer
+
+
+_BufferLayerClass: Optional[type] = None
