@@ -102,6 +102,7 @@ class HFBackend:
         self.share_prefix = share_prefix
         self.model, self.model_path = load_model(model, device=device, dtype=dtype)
         self.dtype = dtype_name(next(self.model.parameters()).dtype)
+
         self.tokenizer = load_tokenizer(self.model_path, padding_side="left")
         self.device = str(next(self.model.parameters()).device)
         self.batch_size = max(1, batch_size)
