@@ -19,12 +19,13 @@ padding is masked out and positions are explicit per row (RoPE sees the position
 row would have alone). Columns that no live row uses are dropped.
 
 Exactness: a request's draws (one uniform number per token from its own generator) are
-independent of the batch. The logits it is sampled from are computed in batched float
-arithmetic: a different batch (other rows, other padding, another matrix shape) can
-change them in the last bits. A token changes only when its uniform draw lies within that
-rounding distance of a boundary between two tokens' cumulative probabilities (or a top-p
-cut sits exactly there). So "alone" and "in a batch" agree token for token in practice,
-and exactly for the same batch; bit-identity across batch shapes is not guaranteed.
+independent of the batch. The logits it is sampled from are computed in batched
+arithmetic. In float32 on a CPU they came out bit-identical alone and batched on the
+default model (tested). In bfloat16, matrix kernels round differently for different
+batch shapes, so a logit can differ in its last bf16 bit and a near-tie between two
+tokens can flip: the same requests reproduce exactly (any order, every rerun), but a
+request batched with other requests can differ from the same request alone. Use
+``dtype="fp32"`` when samples must not depend on batch composition (paired arms).
 """
 
 from __future__ import annotations
