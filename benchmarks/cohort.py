@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--model", default="default")
+    parser.add_argument("--new-dtype", default=None, help="weights of the new path (default: auto)")
     args = parser.parse_args()
 
     from simstudent.grader import Grader
@@ -88,7 +89,7 @@ def main() -> None:
 
     common = dict(model=args.model, batch_size=args.batch_size, num_threads=args.threads, seed=args.seed)
     today = build_backend(BackendConfig(decoder="generate", dtype="fp32", **common))
-    new = build_backend(BackendConfig(**common))
+    new = build_backend(BackendConfig(dtype=args.new_dtype, **common))
     print(f"model: {new.model_path}  today: generate/{today.dtype}  new: {new.decoder}/{new.dtype}  "
           f"threads: {args.threads}", flush=True)
     results = []
