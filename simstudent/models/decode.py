@@ -38,6 +38,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from simstudent.models.base import SamplingParams, truncate_at_stop
+from simstudent.models.sampling import Sampler
 
 # A shared prefix shorter than this is not worth a separate prefill.
 MIN_SHARED_PREFIX = 8
@@ -101,38 +102,6 @@ def _end_of(text: str, stops: Sequence[str], keep: Sequence[str]) -> tuple[Optio
     if hit is None:
         return None, None
     return text[:cut], hit
-
-
-class Sampler:
-    """Per-row temperature / top-k / top-p / min-p sampling with per-row generators."""
-
-    def __init__(self, rows: Sequence[_Row], vocab: int, device: str) -> None:
-        s = [r.data.sampling for r in rows]
-        self.greedy = torch.tensor([x.temperature <= 0 for x in s], device=device)
-        self.temp = torch.tensor([x.temperature if x.temperature > 0 else 1.0 for x in s], device=device)
-        ks = [x.top_k if x.top_k > 0 else vocab for x in s]
-        self.kmax = min(max(ks), vocab)
-        self.top_k = torch.tensor(ks, device=device)
-        self.top_p = torch.tensor([x.top_p for x in s], device=device)
-        self.min_p = torch.tensor([x.min_p for x in s], device=device)
-        self.generators = [r.generator for r in rows]
-
-    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
-        logits = logits.float()
-        vals, idx = logits.topk(self.kmax, dim=-1)  # sorted, largest first
-        ranks = torch.arange(self.kmax, device=logits.device)
-        vals = vals.masked_fill(ranks[None, :] >= self.top_k[:, None], float("-inf"))
-        probs = torch.softmax(vals / self.temp[:, None], dim=-1)
-        # top-p: keep the smallest head whose mass reaches top_p (the first token always)
-        before = probs.cumsum(-1) - probs
-        cut = (before >= self.top_p[:, None]) | (probs < self.min_p[:, None] * probs[:, :1])
-        cut[:, 0] = False
-        probs = probs.masked_fill(cut, 0.0)
-        cdf = probs.cumsum(-1)
-        u = torch.cat([torch.rand(1, generator=g) for g in self.generators]).to(logits.device)
-        choice = (cdf < (u * cdf[:, -1])[:, None]).sum(-1).clamp_(max=self.kmax - 1)
-        choice = torch.where(self.greedy, torch.zeros_like(choice), choice)
-        return idx.gather(1, choice[:, None]).squeeze(1)
 
 
 class DecodeLoop:
@@ -250,7 +219,7 @@ class DecodeLoop:
                         rows, layers, mask, pos, last = self._merge(rows, layers, mask, pos, last, *part)
                         sampler = Sampler(rows, self.vocab, self.device)
                     continue
-                step_mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)  # noqa: E501
+                step_mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
                 t0 = time.perf_counter()
                 logits, layers = self._forward(last[:, None], step_mask, pos[:, None], layers)
                 self.decode_s += time.perf_counter() - t0
