@@ -146,3 +146,18 @@ def test_default_model_bf16_same_sample_for_the_same_batch() -> None:
     assert [c.text for c in be.generate(reqs[::-1])][::-1] == together
     assert [c.text for c in be.generate(reqs)] == together
     assert be.generate([reqs[0]])[0].text == be.generate([reqs[0]])[0].text
+
+
+def test_prefix_store_reuses_earlier_prompts_without_changing_results(tiny: Path) -> None:
+    """A prompt that starts like an earlier one prefills only its rest, and its greedy
+    completion equals that of a backend without the store."""
+    stored, plain = backend(tiny, batch_size=2), backend(tiny, batch_size=2, prefix_store_tokens=0)
+    first = [GenerationRequest(prompt=p + " and some shared middle text", sampling=SamplingParams(
+        temperature=0.0, max_new_tokens=6)) for p in PROMPTS[:3]]
+    later = [GenerationRequest(prompt=r.prompt + " then a new ending " + str(i), sampling=SamplingParams(
+        temperature=0.0, max_new_tokens=9)) for i, r in enumerate(first)]
+    assert [c.text for c in stored.generate(first)] == [c.text for c in plain.generate(first)]
+    store = stored._stores[""]
+    hits = store.hits
+    assert [c.text for c in stored.generate(later)] == [c.text for c in plain.generate(later)]
+    assert store.hits >= hits + 3 and store.reused_tokens > 0

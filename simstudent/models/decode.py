@@ -38,6 +38,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from simstudent.models.base import SamplingParams, truncate_at_stop
+from simstudent.models.prefix_store import PrefixStore
 from simstudent.models.sampling import Sampler
 
 # A shared prefix shorter than this is not worth a separate prefill.
@@ -108,7 +109,7 @@ class DecodeLoop:
     """Runs :class:`DecodeItem` s through ``model`` (see the module docstring)."""
 
     def __init__(self, model: Any, tokenizer: Any, *, eos_ids: Sequence[int], batch_size: int,
-                 device: str, share_prefix: bool = True) -> None:
+                 device: str, share_prefix: bool = True, store: Optional[PrefixStore] = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.eos = torch.tensor(sorted(set(eos_ids)), device=device)
@@ -116,6 +117,7 @@ class DecodeLoop:
         self.batch_size = max(1, batch_size)
         self.device = device
         self.share_prefix = share_prefix
+        self.store = store  # keys/values of earlier prompts, reused across calls
         self.vocab = model.get_output_embeddings().weight.shape[0]
         # transformers 5 renamed the forward's ``past_key_values`` to ``cache``
         import inspect
@@ -148,31 +150,49 @@ class DecodeLoop:
         return out.logits[:, -1, :], ([(lay.kbuf, lay.vbuf) for lay in used], used[0].length)
 
     def _prefill(self, rows: list[_Row], shared: Optional[tuple[int, tuple[list, int]]]) -> tuple:
-        """Prefill ``rows``' prompts (after the shared prefix, if any); returns
+        """Prefill ``rows``' prompts after the longest prefix whose keys and values are
+        known (the prefix every request shares, or a stored earlier prompt); returns
         (last logits, cache, mask, next positions)."""
         n = len(rows)
-        start = shared[0] if shared else 0
-        tails = [r.data.prompt[start:] for r in rows]
+        known: list[tuple[int, Optional[list]]] = []
+        for r in rows:
+            p, layers = self.store.lookup(r.data.prompt, len(r.data.prompt) - 1) if self.store else (0, None)
+            if shared and shared[0] > p:
+                p, layers = shared[0], [(k[0], v[0]) for k, v in shared[1][0]]
+            known.append((p, layers))
+        start = max(p for p, _ in known)
+        tails = [r.data.prompt[p:] for r, (p, _) in zip(rows, known)]
         width = max(len(t) for t in tails)
         ids = torch.tensor([[0] * (width - len(t)) + t for t in tails], device=self.device)
         own = torch.tensor([[0] * (width - len(t)) + [1] * len(t) for t in tails], device=self.device)
         past = None
         mask = own
-        if shared:
-            layers = []
-            for k, v in shared[1][0]:
-                kb = k.new_zeros((n, k.shape[1], start + width + self.room, k.shape[3]))
-                vb = v.new_zeros((n, v.shape[1], start + width + self.room, v.shape[3]))
-                kb[:, :, :start] = k[:, :, :start]
-                vb[:, :, :start] = v[:, :, :start]
-                layers.append((kb, vb))
-            past = (layers, start)
-            mask = torch.cat([torch.ones(n, start, dtype=own.dtype, device=self.device), own], 1)
+        if start:
+            head = torch.zeros(n, start, dtype=own.dtype, device=self.device)
+            template = next(layers for _, layers in known if layers is not None)
+            bufs = []
+            for li, (k0, v0) in enumerate(template):
+                kb = k0.new_zeros((n, k0.shape[0], start + width + self.room, k0.shape[2]))
+                vb = v0.new_zeros((n, v0.shape[0], start + width + self.room, v0.shape[2]))
+                for i, (p, layers) in enumerate(known):
+                    if p:  # right-aligned before the row's own tokens
+                        kb[i, :, start - p:start] = layers[li][0][:, :p]
+                        vb[i, :, start - p:start] = layers[li][1][:, :p]
+                bufs.append((kb, vb))
+            for i, (p, _) in enumerate(known):
+                head[i, start - p:] = 1
+            past = (bufs, start)
+            mask = torch.cat([head, own], 1)
         pos = (mask.cumsum(-1) - 1).clamp_(min=0)[:, -width:]
         self.prefill_tokens += sum(len(t) for t in tails)
         t0 = time.perf_counter()
         logits, cache = self._forward(ids, mask, pos, past)
         self.prefill_s += time.perf_counter() - t0
+        if self.store is not None:
+            for i, r in enumerate(rows):
+                cols = mask[i].nonzero().squeeze(1)
+                self.store.add(r.data.prompt, [(k[i].index_select(1, cols), v[i].index_select(1, cols))
+                                               for k, v in cache[0]])
         nxt = torch.tensor([len(r.data.prompt) for r in rows], device=self.device)
         return logits, cache, mask, nxt
 

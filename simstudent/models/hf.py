@@ -93,6 +93,7 @@ class HFBackend:
         adapter_root: Optional[Path] = None,
         decoder: str = "loop",
         share_prefix: bool = True,
+        prefix_store_tokens: int = 16384,
     ) -> None:
         if decoder not in DECODERS:
             raise ValueError(f"unknown decoder {decoder!r}; use one of {', '.join(DECODERS)}")
@@ -100,6 +101,10 @@ class HFBackend:
         self.model_name = model
         self.decoder = decoder
         self.share_prefix = share_prefix
+        # loop decoder: keys/values of recent prompts per adapter, reused by later prompts
+        # that start the same way (0 = off)
+        self.prefix_store_tokens = prefix_store_tokens
+        self._stores: dict[str, Any] = {}
         self.model, self.model_path = load_model(model, device=device, dtype=dtype)
         self.dtype = dtype_name(next(self.model.parameters()).dtype)
 
@@ -235,8 +240,13 @@ class HFBackend:
                 items.append((seed, DecodeItem(prompt=encoded[i], sampling=r.sampling, seed=seed,
                                                stops=[s for s in r.stop if s], keep=[s for s in r.stop_after if s])))
             with self._adapter_scope(adapter):
+                store = None
+                if self.prefix_store_tokens > 0:
+                    from simstudent.models.prefix_store import PrefixStore
+
+                    store = self._stores.setdefault(adapter, PrefixStore(self.prefix_store_tokens))
                 loop = DecodeLoop(self.model, self.tokenizer, eos_ids=self._eos_ids, batch_size=self.batch_size,
-                                  device=self.device, share_prefix=self.share_prefix)
+                                  device=self.device, share_prefix=self.share_prefix, store=store)
                 outs = loop.run([it for _, it in items])
             for i, (seed, _), out in zip(idx, items, outs):
                 r = requests[i]
