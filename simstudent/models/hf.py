@@ -5,7 +5,8 @@ Two decoders:
 - ``decoder="loop"`` (default): :mod:`simstudent.models.decode`, a lean loop with a KV
   cache. Requests are grouped by adapter only; rows leave the batch as they finish (EOS,
   a stop string, their budget) and waiting requests take their place; a prefix shared by
-  every request is prefilled once; each request samples from its own seed.
+  every request is prefilled once, and a prompt that starts like a recent one reuses its
+  keys and values (``prefix_store_tokens``); each request samples from its own seed.
 - ``decoder="generate"``: transformers' ``generate``, as earlier versions did. Requests
   are grouped by (adapter, sampling settings, stop strings) and run in left-padded
   batches of ``batch_size``; a sub-batch is seeded with its first request's seed, so one
