@@ -46,7 +46,7 @@ def adapters(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
 
 @pytest.fixture(scope="module")
 def backend(tiny: Path):
-    return get_backend("hf", model=str(tiny), batch_size=8)
+    return get_backend("hf", model=str(tiny), batch_size=8, dtype="fp32")
 
 
 PROMPTS = ["def f(x):", "x = 1\nprint(x", "Hello", "A much longer prompt than the others, with more tokens in it."]
@@ -96,7 +96,8 @@ def test_several_adapters_on_one_base(tiny: Path, adapters: dict[str, Path]) -> 
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    be = get_backend("hf", model=str(tiny), adapters={"alpha": str(adapters["alpha"])}, batch_size=4)
+    # fp32: the references below are computed in fp32
+    be = get_backend("hf", model=str(tiny), adapters={"alpha": str(adapters["alpha"])}, batch_size=4, dtype="fp32")
     prompt = "def f(x):"
     reqs = [
         GenerationRequest(prompt=prompt, sampling=GREEDY, adapter="alpha"),

@@ -3,7 +3,6 @@ batched, resumable; optionally with a tutor, or compared without/with one)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -28,25 +27,12 @@ _GAPS_HELP = "Dataset whose real inter-submission gaps time the attempts (defaul
 
 def make_backend(backend: str, model: str, base_url: Optional[str] = None,
                  batch_size: Optional[int] = None, threads: Optional[int] = None) -> Any:
-    """A backend by registry name, or ``package.module:Class`` for your own. (Adapters
-    travel with each request, so the backend needs no adapter here.)"""
-    from simstudent.models import BACKENDS, get_backend
+    """A backend by registry name, or ``package.module:Class`` for your own (see
+    :func:`simstudent.models.build_backend`). Adapters travel with each request."""
+    from simstudent.models import BackendConfig, build_backend
 
-    kwargs: dict[str, Any] = {"model": model}
-    if base_url:
-        kwargs["base_url"] = base_url
-    if batch_size and backend == "hf":
-        kwargs["batch_size"] = batch_size
-    if backend == "hf":
-        kwargs["num_threads"] = threads or max(1, (os.cpu_count() or 1) // 2)
-    if backend in BACKENDS:
-        return get_backend(backend, **kwargs)
-    if ":" in backend:
-        import importlib
-
-        module, _, attr = backend.partition(":")
-        return getattr(importlib.import_module(module), attr)(**kwargs)
-    raise NotFoundError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS.names())} (or package.module:Class)")
+    return build_backend(BackendConfig(backend=backend, model=model, base_url=base_url,
+                                       batch_size=batch_size, num_threads=threads))
 
 
 def _persona(persona_id: str, dataset: Any) -> Any:

@@ -18,11 +18,11 @@ from typing import Any, Callable, Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from simstudent.errors import InputError
 from simstudent.experiments.inputs import DataConfig, build_examples, load_inputs
 from simstudent.experiments.runfolder import GENERATIONS, GRADES, RunFolder
 from simstudent.metrics.conventions import Conventions
 from simstudent.schema import Example, GradeResult, Problem
-from simstudent.errors import ConfigError, InputError
 
 
 class GenerationConfig(BaseModel):
@@ -136,7 +136,7 @@ def generate_all(
 ) -> int:
     """Generate every missing (example, sample), ``batch_size`` at a time, appending
     each batch to generations.jsonl; returns how many were generated now."""
-    from simstudent.models.base import SamplingParams
+    from simstudent.models.base import GenerationRequest, SamplingParams
     from simstudent.prompts import parse_completion, render_example
 
     done = folder.done_ids(GENERATIONS)
@@ -148,27 +148,24 @@ def generate_all(
     with folder.appender(GENERATIONS) as out:
         for start in range(0, len(todo), gen.batch_size):
             batch = todo[start:start + gen.batch_size]
-            if isinstance(backend, CopyPreviousBaseline):
-                completions = backend.complete([e for e, _ in batch], problems)
-                for (e, s), c in zip(batch, completions):
-                    code, submitted = parse_completion(c.text)
-                    out.write({"id": sample_id(e, s), "key": e.key, "sample": s, "template": "copy-previous",
-                               "completion": c.text, "code": code, "submitted": submitted,
-                               "finish_reason": c.finish_reason, "prompt_tokens": 0, "completion_tokens": 0,
-                               "error": None})
-                made += len(batch)
-                if progress:
-                    progress(total - len(todo) + made, total)
-                continue
             requests, templates = [], []
             for e, s in batch:
+                # what model-free baselines (copy-previous) answer from
+                meta = {"exp": e.exp, "previous": e.prior[-1] if e.prior else None,
+                        "skeleton": problems[e.problem_id].skeleton_code, "final": e.is_final}
+                if family == "copy-previous":
+                    requests.append(GenerationRequest(prompt="", metadata=meta))
+                    templates.append(family)
+                    continue
                 tpl = template_for_example(family, e)
                 rendered = render_example(e, problems[e.problem_id], tpl)
                 sampling = SamplingParams(
                     temperature=gen.temperature, top_p=gen.top_p, top_k=gen.top_k, min_p=gen.min_p,
                     max_new_tokens=gen.max_new_tokens, seed=_sample_seed(gen.seed, e.key, s),
                 )
-                requests.append(rendered.to_request(sampling, adapter=gen.adapter))
+                request = rendered.to_request(sampling, adapter=gen.adapter)
+                request.metadata = meta
+                requests.append(request)
                 templates.append(tpl)
             completions = backend.generate(requests)
             if len(completions) != len(requests):
@@ -180,6 +177,7 @@ def generate_all(
                     "completion": c.text, "code": code, "submitted": submitted,
                     "finish_reason": c.finish_reason, "prompt_tokens": c.prompt_tokens,
                     "completion_tokens": c.completion_tokens, "error": getattr(c, "error", None),
+                    "settings": getattr(c, "settings", None) or {},
                 })
             made += len(batch)
             if progress:
@@ -296,42 +294,12 @@ def run_experiment(
     return metrics
 
 
-class CopyPreviousBaseline:
-    """Not a model: exp2's trivial baseline. The "next attempt" is the previous real
-    attempt unchanged (the problem's skeleton when there is none), submitted on a
-    stream's last attempt. Teacher-forced next-attempt metrics reward small edits;
-    this row shows how far pure copying gets."""
-
-    name = "copy-previous"
-
-    def complete(self, examples: Sequence[Example], problems: dict[str, Problem]) -> list[Any]:
-        from simstudent.models.base import Completion
-        from simstudent.prompts import format_completion
-
-        out = []
-        for e in examples:
-            if e.exp != "exp2":
-                raise ConfigError("--backend copy-previous is an exp2 baseline (exp1 has no previous attempt)")
-            prev = e.prior[-1] if e.prior and e.prior[-1] is not None else problems[e.problem_id].skeleton_code
-            out.append(Completion(text=format_completion(prev, e.is_final)))
-        return out
-
-
 def build_backend(gen: GenerationConfig) -> Any:
-    """The backend named in ``gen`` (adapters are passed per request);
-    ``copy-previous`` is the model-free exp2 baseline."""
-    from simstudent.models import get_backend
+    """The backend named in ``gen`` (adapters are passed per request), built by
+    :func:`simstudent.models.build_backend`; ``copy-previous`` is the model-free exp2
+    baseline, a registered backend like the others."""
+    from simstudent.models import BackendConfig
+    from simstudent.models import build_backend as build
 
-    if gen.backend == "copy-previous":
-        return CopyPreviousBaseline()
-    if gen.backend == "hf":
-        return get_backend("hf", model=gen.model, batch_size=gen.batch_size, seed=gen.seed,
-                           num_threads=gen.num_threads)
-    if gen.backend == "openai":
-        # The adapter travels per request (a vLLM server serves it under that name).
-        opts: dict[str, Any] = {"model": gen.model}
-        if gen.base_url:
-            opts["base_url"] = gen.base_url
-            opts["extended_sampling"] = True  # top_k / min_p: vLLM servers accept them
-        return get_backend("openai", **opts)
-    return get_backend(gen.backend, model=gen.model, seed=gen.seed)
+    return build(BackendConfig(backend=gen.backend, model=gen.model, base_url=gen.base_url,
+                               batch_size=gen.batch_size, seed=gen.seed, num_threads=gen.num_threads))

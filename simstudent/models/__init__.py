@@ -15,12 +15,14 @@ from simstudent.models.errors import (
     ModelNotFoundError,
     QuotaError,
 )
+from simstudent.models.build import BackendConfig, BackendConfigError, build_backend
 from simstudent.registry import Registry
 
 BACKENDS: Registry[Any] = Registry("backend")
 BACKENDS.register("hf", "simstudent.models.hf:HFBackend")
 BACKENDS.register("vllm", "simstudent.models.vllm_backend:VLLMBackend")
 BACKENDS.register("openai", "simstudent.models.openai_compat:OpenAIBackend")
+BACKENDS.register("copy-previous", "simstudent.models.copy_previous:CopyPreviousBackend")
 
 
 def get_backend(name: str, **config: Any) -> Backend:
@@ -33,11 +35,14 @@ __all__ = [
     "AuthError",
     "BACKENDS",
     "Backend",
+    "BackendConfig",
+    "BackendConfigError",
     "BackendError",
     "Completion",
     "GenerationRequest",
     "ModelNotFoundError",
     "QuotaError",
     "SamplingParams",
+    "build_backend",
     "get_backend",
 ]

@@ -1,13 +1,19 @@
 """The ``hf`` backend: transformers (+ peft for LoRA adapters), CPU or GPU.
 
-Requests are grouped by (adapter, sampling settings, stop strings); each group runs in
-left-padded batches of ``batch_size``, longest prompts first. Several adapters share
-one base model: each is loaded once under its own name and activated per sub-batch;
-requests without an adapter run with adapters disabled.
+Two decoders:
 
-Seeding: a sub-batch is seeded with its first request's ``sampling.seed`` (else the
-backend's ``seed``), so results are reproducible for the same requests and batch size,
-but one request's sample can change when it is batched with different neighbours.
+- ``decoder="loop"`` (default): :mod:`simstudent.models.decode`, a lean loop with a KV
+  cache. Requests are grouped by adapter only; rows leave the batch as they finish (EOS,
+  a stop string, their budget) and waiting requests take their place; a prefix shared by
+  every request is prefilled once, and a prompt that starts like a recent one reuses its
+  keys and values (``prefix_store_tokens``); each request samples from its own seed.
+- ``decoder="generate"``: transformers' ``generate``, as earlier versions did. Requests
+  are grouped by (adapter, sampling settings, stop strings) and run in left-padded
+  batches of ``batch_size``; a sub-batch is seeded with its first request's seed, so one
+  request's sample can change with its batch-mates.
+
+Several adapters share one base model: each is loaded once under its own name and
+activated per group; requests without an adapter run with adapters disabled.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 from simstudent.models.adapters import adapter_template, resolve_adapter
-from simstudent.models.base import Completion, GenerationRequest, SamplingParams, truncate_at_stop
+from simstudent.models.base import Completion, GenerationRequest, SamplingParams, cut_after, truncate_at_stop
 from simstudent.models.loading import (
+    dtype_name,
     encode_messages,
     encode_prompt,
     load_model,
@@ -26,12 +33,29 @@ from simstudent.models.loading import (
     set_threads,
 )
 
+DECODERS = ("loop", "generate")
+
+
+def request_seed(req: GenerationRequest, backend_seed: Optional[int], prompt_ids: Sequence[int]) -> int:
+    """The seed a request samples with: its own; else one derived from the backend's
+    seed and the prompt (so it does not depend on the batch); else a fresh random one."""
+    if req.sampling.seed is not None:
+        return int(req.sampling.seed) & 0xFFFFFFFFFFFFFFFF
+    if backend_seed is not None:
+        import hashlib
+
+        digest = hashlib.sha256(f"{backend_seed}:{list(prompt_ids)}:{req.adapter or ''}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") >> 1
+    import random
+
+    return random.SystemRandom().getrandbits(63)
+
 
 def _group_key(req: GenerationRequest) -> tuple:
     # Everything but the seed must match for requests to share a generate() call.
     s = req.sampling
     sampling = (s.temperature, s.top_p, s.top_k, s.min_p, s.max_new_tokens, s.min_new_tokens)
-    return (req.adapter or "", sampling, tuple(req.stop))
+    return (req.adapter or "", sampling, tuple(req.stop), tuple(req.stop_after))
 
 
 def _stop_on_generated_text(tokenizer: Any, stops: Sequence[str], start: int) -> Any:
@@ -68,10 +92,23 @@ class HFBackend:
         num_threads: Optional[int] = None,
         seed: Optional[int] = None,
         adapter_root: Optional[Path] = None,
+        decoder: str = "loop",
+        share_prefix: bool = True,
+        prefix_store_tokens: int = 16384,
     ) -> None:
+        if decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {decoder!r}; use one of {', '.join(DECODERS)}")
         set_threads(num_threads)
         self.model_name = model
+        self.decoder = decoder
+        self.share_prefix = share_prefix
+        # loop decoder: keys/values of recent prompts per adapter, reused by later prompts
+        # that start the same way (0 = off)
+        self.prefix_store_tokens = prefix_store_tokens
+        self._stores: dict[str, Any] = {}
         self.model, self.model_path = load_model(model, device=device, dtype=dtype)
+        self.dtype = dtype_name(next(self.model.parameters()).dtype)
+
         self.tokenizer = load_tokenizer(self.model_path, padding_side="left")
         self.device = str(next(self.model.parameters()).device)
         self.batch_size = max(1, batch_size)
@@ -174,14 +211,60 @@ class HFBackend:
             eos_token_id=self._eos_ids,
         )
 
+    def settings_of(self, req: GenerationRequest, seed: Optional[int]) -> dict[str, Any]:
+        """What a completion ran with (stored with each attempt)."""
+        s = req.sampling
+        return {"backend": self.name, "decoder": self.decoder, "dtype": self.dtype, "seed": seed,
+                "max_new_tokens": s.max_new_tokens, "temperature": s.temperature, "top_p": s.top_p,
+                "top_k": s.top_k, "min_p": s.min_p, "stop": list(req.stop), "stop_after": list(req.stop_after),
+                "adapter": req.adapter}
+
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         """Completions for ``requests``, in order."""
+        if self.decoder == "loop":
+            return self._generate_loop(requests)
+        return self._generate_hf(requests)
+
+    def _generate_loop(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        from simstudent.models.decode import DecodeItem, DecodeLoop
+
+        encoded = [self._encode(r) for r in requests]
+        groups: dict[str, list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault(r.adapter or "", []).append(i)
+        results: list[Optional[Completion]] = [None] * len(requests)
+        for adapter, idx in groups.items():
+            items = []
+            for i in idx:
+                r = requests[i]
+                seed = request_seed(r, self.seed, encoded[i])
+                items.append((seed, DecodeItem(prompt=encoded[i], sampling=r.sampling, seed=seed,
+                                               stops=[s for s in r.stop if s], keep=[s for s in r.stop_after if s])))
+            with self._adapter_scope(adapter):
+                store = None
+                if self.prefix_store_tokens > 0:
+                    from simstudent.models.prefix_store import PrefixStore
+
+                    store = self._stores.setdefault(adapter, PrefixStore(self.prefix_store_tokens))
+                loop = DecodeLoop(self.model, self.tokenizer, eos_ids=self._eos_ids, batch_size=self.batch_size,
+                                  device=self.device, share_prefix=self.share_prefix, store=store)
+                outs = loop.run([it for _, it in items])
+            for i, (seed, _), out in zip(idx, items, outs):
+                r = requests[i]
+                results[i] = Completion(
+                    text=(r.assistant_prefix or "") + out.text, finish_reason=out.finish_reason,
+                    prompt_tokens=len(encoded[i]), completion_tokens=len(out.tokens),
+                    settings=self.settings_of(r, seed),
+                )
+        return [c for c in results if c is not None]
+
+    def _generate_hf(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         encoded = [self._encode(r) for r in requests]
         groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(requests):
             groups.setdefault(_group_key(r), []).append(i)
         results: list[Optional[Completion]] = [None] * len(requests)
-        for (adapter, _, stops), idx in groups.items():
+        for (adapter, _, stops, _), idx in groups.items():
             idx.sort(key=lambda i: -len(encoded[i]))
             with self._adapter_scope(adapter):
                 for start in range(0, len(idx), self.batch_size):
@@ -219,6 +302,9 @@ class HFBackend:
             n = next((j for j, t in enumerate(row) if t in done), len(row))
             text = self.tokenizer.decode(row[:n], skip_special_tokens=True)
             text, hit = truncate_at_stop(text, stops)
+            if first.stop_after:
+                text, after = cut_after(text, first.stop_after)
+                hit = hit or after
             ended = n < len(row) or hit is not None or n < first.sampling.max_new_tokens
             completions.append(
                 Completion(
@@ -226,6 +312,7 @@ class HFBackend:
                     finish_reason="stop" if ended else "length",
                     prompt_tokens=len(ids),
                     completion_tokens=n,
+                    settings=self.settings_of(first, seed),
                 )
             )
         return completions

@@ -22,12 +22,30 @@ def pick_device(device: Optional[str] = None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def cpu_has_bf16() -> bool:
+    """True when this CPU computes bfloat16 natively (x86 AVX512-BF16 or AMX-BF16,
+    read from /proc/cpuinfo). Elsewhere bf16 matmuls are emulated and slower than fp32."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
 def pick_dtype(dtype: Optional[str], device: str) -> Any:
-    """torch dtype: ``auto`` = bfloat16 on a GPU that supports it, float32 otherwise."""
+    """torch dtype: ``auto`` = bfloat16 on a GPU that supports it or on a CPU with
+    native bf16 (:func:`cpu_has_bf16`; decoding reads every weight once per token, so
+    half the bytes is nearly half the time), float32 otherwise."""
     import torch
 
     if dtype in (None, "auto"):
         if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        if device == "cpu" and cpu_has_bf16():
             return torch.bfloat16
         return torch.float32
     table = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
@@ -36,6 +54,11 @@ def pick_dtype(dtype: Optional[str], device: str) -> Any:
         return table[dtype]
     except KeyError:
         raise ConfigError(f"unknown dtype {dtype!r}; use auto, bf16, fp16 or fp32") from None
+
+
+def dtype_name(dtype: Any) -> str:
+    """``torch.bfloat16`` -> ``"bfloat16"`` (for records)."""
+    return str(dtype).replace("torch.", "")
 
 
 def set_threads(num_threads: Optional[int]) -> None:

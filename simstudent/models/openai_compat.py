@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from simstudent.models.base import Completion, GenerationRequest, truncate_at_stop
+from simstudent.models.base import Completion, GenerationRequest, cut_after, truncate_at_stop
 from simstudent.models.errors import AuthError, BackendError, ModelNotFoundError, QuotaError
 
 
@@ -200,6 +200,8 @@ class OpenAIBackend:
             raise BackendError(f"{self._where(req)}: HTTP {exc.status_code}: {_msg(exc)}") from None
         # The server applied the first 4 stops; apply them all here too.
         text, hit = truncate_at_stop(text, req.stop)
+        text, marker = cut_after(text, req.stop_after)  # end markers: cut client-side
+        hit = hit or marker
         usage = getattr(resp, "usage", None)
         reason = choice.finish_reason or "stop"
         return Completion(
@@ -207,6 +209,10 @@ class OpenAIBackend:
             finish_reason="stop" if hit else ("length" if reason == "length" else "stop"),
             prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
             completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            settings={"backend": self.name, "model": req.adapter or self.config.model,
+                      "seed": req.sampling.seed, "max_new_tokens": req.sampling.max_new_tokens,
+                      "temperature": req.sampling.temperature, "top_p": req.sampling.top_p,
+                      "stop": list(req.stop), "stop_after": list(req.stop_after)},
         )
 
 

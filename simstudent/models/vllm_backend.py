@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from simstudent.models.adapters import adapter_template, resolve_adapter
-from simstudent.models.base import Completion, GenerationRequest, SamplingParams
+from simstudent.models.base import Completion, GenerationRequest, SamplingParams, cut_after
 from simstudent.models.default import resolve_model
 from simstudent.errors import ConfigError
 
@@ -138,10 +138,15 @@ class VLLMBackend:
         for req, out in zip(requests, outputs):
             first = out.outputs[0]
             reason = first.finish_reason or "stop"
+            text, marker = cut_after(first.text, req.stop_after)  # end markers: cut here
+            s = req.sampling
             completions.append(
                 Completion(
-                    text=(req.assistant_prefix or "") + first.text,
-                    finish_reason="length" if reason == "length" else "stop",
+                    text=(req.assistant_prefix or "") + text,
+                    finish_reason="stop" if marker or reason != "length" else "length",
+                    settings={"backend": self.name, "seed": s.seed, "max_new_tokens": s.max_new_tokens,
+                              "temperature": s.temperature, "top_p": s.top_p, "top_k": s.top_k, "min_p": s.min_p,
+                              "stop": list(req.stop), "stop_after": list(req.stop_after), "adapter": req.adapter},
                     prompt_tokens=len(out.prompt_token_ids or []),
                     completion_tokens=len(first.token_ids or []),
                 )

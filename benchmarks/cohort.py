@@ -1,0 +1,114 @@
+"""The same seeded cohort on the default model, today's generation path against the new
+one, in one run.
+
+"today": the hf backend as it was - transformers' ``generate``, fp32 weights, batches
+seeded from their first request. "new": the default hf backend on this machine - the
+lean decode loop (rows leave at their stop string / EOS, waiting requests take their
+place, the shared prefix prefilled once, per-request seeds) with bf16 weights where the
+CPU has native bf16. Both run the identical cohort (same personas, problems, seed,
+sampling and token budget) through ``simstudent.agent.Cohort`` with the real sandboxed
+grader, one after the other in one process.
+
+Prints, for each path, attempts, wall time, attempts/s, generated tokens, and the
+truncation rate (completions that ran out of token budget, ``finish_reason ==
+"length"``), then ``ratio:`` (new attempts/s / today's) as the last line.
+
+    python benchmarks/cohort.py [--personas 3] [--problems hw01_q1,hw02_q1] [--max-attempts 2] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections import Counter
+from typing import Any, Sequence
+
+
+class CountingBackend:
+    """Passes requests through and counts what comes back (finish reasons, tokens)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = getattr(inner, "name", "backend")
+        self.finish: Counter[str] = Counter()
+        self.tokens = 0
+        self.gen_s = 0.0
+
+    def generate(self, requests: Sequence[Any]) -> list[Any]:
+        t = time.perf_counter()
+        out = self.inner.generate(requests)
+        self.gen_s += time.perf_counter() - t
+        for c in out:
+            self.finish[c.finish_reason] += 1
+            self.tokens += c.completion_tokens
+        return out
+
+
+def run_one(label: str, backend: Any, grader: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from simstudent.agent import Cohort, CohortConfig, StudentConfig
+    from simstudent.models import SamplingParams
+    from simstudent.problems import find_problem, list_personas, load_persona
+
+    persona_ids = list_personas()[: args.personas]
+    problems = {p: find_problem(p) for p in args.problems.split(",")}
+    config = CohortConfig(
+        problems=list(problems), personas=persona_ids,
+        student=StudentConfig(max_attempts=args.max_attempts, seed=args.seed, save_prompts=False,
+                              sampling=SamplingParams(max_new_tokens=args.max_new_tokens)),
+    )
+    counting = CountingBackend(backend)
+    with tempfile.TemporaryDirectory(prefix=f"bench-cohort-{label}-") as out:
+        t = time.perf_counter()
+        trajectories = Cohort(counting, grader, problems, [load_persona(p) for p in persona_ids],
+                              config, out).run(progress=False)
+        wall = time.perf_counter() - t
+    attempts = sum(len(tr.attempts) for tr in trajectories)
+    n = sum(counting.finish.values())
+    return {"label": label, "attempts": attempts, "wall_s": wall, "gen_s": counting.gen_s,
+            "rate": attempts / wall, "tokens": counting.tokens,
+            "truncated": counting.finish["length"] / max(n, 1), "finish": dict(counting.finish),
+            "codes": [a.code for tr in trajectories for a in tr.attempts]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--personas", type=int, default=3, help="the first N bundled personas")
+    parser.add_argument("--problems", default="hw01_q1,hw02_q1", help="comma-separated problem ids")
+    parser.add_argument("--max-attempts", type=int, default=2)
+    parser.add_argument("--max-new-tokens", type=int, default=192, help="token budget per attempt (both paths)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--new-dtype", default=None, help="weights of the new path (default: auto)")
+    args = parser.parse_args()
+
+    from simstudent.grader import Grader
+    from simstudent.models import BackendConfig, build_backend
+
+    common = dict(model=args.model, batch_size=args.batch_size, num_threads=args.threads, seed=args.seed)
+    today = build_backend(BackendConfig(decoder="generate", dtype="fp32", **common))
+    new = build_backend(BackendConfig(dtype=args.new_dtype, **common))
+    print(f"model: {new.model_path}  today: generate/{today.dtype}  new: {new.decoder}/{new.dtype}  "
+          f"threads: {args.threads}", flush=True)
+    results = []
+    with Grader() as grader:
+        for label, be in (("today", today), ("new", new)):
+            r = run_one(label, be, grader, args)
+            results.append(r)
+            print(f"{label:5s}: {r['attempts']} attempts in {r['wall_s']:.1f} s (generation {r['gen_s']:.1f} s) "
+                  f"= {r['rate']:.3f} attempts/s; {r['tokens']} tokens; truncated {100 * r['truncated']:.1f} % "
+                  f"{r['finish']}", flush=True)
+    old, fast = results
+    same = sum(a == b for a, b in zip(old["codes"], fast["codes"]))
+    print(f"identical codes: {same} of {min(len(old['codes']), len(fast['codes']))} "
+          "(different sampling, so they need not match)")
+    ok = fast["truncated"] <= old["truncated"]
+    print(f"truncation: today {100 * old['truncated']:.1f} %, new {100 * fast['truncated']:.1f} % "
+          f"({'not higher' if ok else 'HIGHER'})")
+    print(f"ratio: {fast['rate'] / old['rate']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,397 @@
+"""A lean sampling loop over a transformers causal LM with a KV cache.
+
+Why not ``model.generate``: on a CPU, decoding a small model is bound by how often the
+weights are read, so the loop must never spend a forward pass on a row that has
+finished. Here
+
+- **rows leave when they finish** (EOS, a stop string in the generated text, their own
+  token budget) and the KV cache shrinks with them; **waiting requests take their place**
+  when there are more requests than ``batch_size`` (prefilled and merged into the cache);
+- **each request samples from its own** ``torch.Generator`` seeded with its own seed, so
+  the random draws of a request never depend on its batch-mates (see "Exactness");
+- **a prefix shared by every request** (system prompt, template header) is prefilled once
+  and its cache copied to each row, instead of once per row;
+- sampling (temperature, top-k, top-p, min-p) is vectorised per row, so rows with
+  different settings share a batch.
+
+Layout: every row's cache is ``[shared prefix | padding | own prompt | generated]``;
+padding is masked out and positions are explicit per row (RoPE sees the positions the
+row would have alone). Columns that no live row uses are dropped.
+
+Exactness: a request's draws (one uniform number per token from its own generator) are
+independent of the batch. The logits it is sampled from are computed in batched
+arithmetic. In float32 on a CPU they came out bit-identical alone and batched on the
+default model (tested). In bfloat16, matrix kernels round differently for different
+batch shapes, so a logit can differ in its last bf16 bit and a near-tie between two
+tokens can flip: the same requests reproduce exactly (any order, every rerun), but a
+request batched with other requests can differ from the same request alone. Use
+``dtype="fp32"`` when samples must not depend on batch composition (paired arms).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import torch
+
+from simstudent.models.base import SamplingParams, truncate_at_stop
+from simstudent.models.prefix_store import PrefixStore
+from simstudent.models.sampling import Sampler
+
+# A shared prefix shorter than this is not worth a separate prefill.
+MIN_SHARED_PREFIX = 8
+# Drop unused cache columns once at least this share of them is dead.
+COMPACT_FRACTION = 0.25
+
+
+@dataclass
+class DecodeItem:
+    """One request as the loop sees it."""
+
+    prompt: list[int]
+    sampling: SamplingParams
+    stops: list[str]
+    seed: int
+    keep: list[str] = field(default_factory=list)  # end markers kept in the text
+
+
+@dataclass
+class DecodeResult:
+    text: str
+    tokens: list[int]
+    finish_reason: str  # "stop" | "length"
+    stop: Optional[str] = None  # the stop string (or kept end marker) that ended it
+
+
+@dataclass
+class _Row:
+    item: int
+    data: DecodeItem
+    generator: torch.Generator
+    tokens: list[int] = field(default_factory=list)
+
+
+def common_prefix(seqs: Sequence[Sequence[int]]) -> int:
+    """Length of the longest prefix shared by every sequence."""
+    if not seqs:
+        return 0
+    first = seqs[0]
+    n = min(len(s) for s in seqs)
+    for s in seqs[1:]:
+        i = 0
+        while i < n and s[i] == first[i]:
+            i += 1
+        n = i
+    return n
+
+
+def _end_of(text: str, stops: Sequence[str], keep: Sequence[str]) -> tuple[Optional[str], Optional[str]]:
+    """(final text, marker) if ``text`` contains a stop (cut before it) or a kept end
+    marker (cut after it), whichever comes first; else (None, None)."""
+    best, hit, cut = None, None, None
+    for s in stops:
+        i = text.find(s)
+        if i >= 0 and (best is None or i < best):
+            best, hit, cut = i, s, i
+    for s in keep:
+        i = text.find(s)
+        if i >= 0 and (best is None or i < best):
+            best, hit, cut = i, s, i + len(s)
+    if hit is None:
+        return None, None
+    return text[:cut], hit
+
+
+class DecodeLoop:
+    """Runs :class:`DecodeItem` s through ``model`` (see the module docstring)."""
+
+    def __init__(self, model: Any, tokenizer: Any, *, eos_ids: Sequence[int], batch_size: int,
+                 device: str, share_prefix: bool = True, store: Optional[PrefixStore] = None) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.eos = torch.tensor(sorted(set(eos_ids)), device=device)
+        self.eos_set = set(eos_ids)
+        self.batch_size = max(1, batch_size)
+        self.device = device
+        self.share_prefix = share_prefix
+        self.store = store  # keys/values of earlier prompts, reused across calls
+        self.vocab = model.get_output_embeddings().weight.shape[0]
+        # transformers 5 renamed the forward's ``past_key_values`` to ``cache``
+        import inspect
+
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        params = inspect.signature(type(base).forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self.forward_calls = 0  # counters for benchmarks
+        self.prefill_tokens = 0
+        self.prefill_s = 0.0
+        self.decode_s = 0.0
+
+    # ---------------------------------------------------------------- model calls
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor,
+                 past: Optional[tuple[list, int]]) -> tuple[torch.Tensor, tuple[list, int]]:
+        """One forward pass; ``past`` = (per-layer (key, value) buffers, used length).
+        New keys and values are written into the buffers' spare room (no copy of the
+        whole cache per step, as concatenating would)."""
+        from transformers import DynamicCache
+
+        layers, length = past if past else (None, 0)
+        cache = DynamicCache()
+        n_layers = self.model.config.get_text_config().num_hidden_layers
+        layer = _buffer_layer_class()
+        cache.layers = [layer(layers[i] if layers else None, length, self.room) for i in range(n_layers)]
+        self.forward_calls += 1
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                         logits_to_keep=1, **{self._cache_kw: cache})
+        used = cache.layers
+        return out.logits[:, -1, :], ([(lay.kbuf, lay.vbuf) for lay in used], used[0].length)
+
+    def _prefill(self, rows: list[_Row], shared: Optional[tuple[int, tuple[list, int]]]) -> tuple:
+        """Prefill ``rows``' prompts after the longest prefix whose keys and values are
+        known (the prefix every request shares, or a stored earlier prompt); returns
+        (last logits, cache, mask, next positions)."""
+        n = len(rows)
+        known: list[tuple[int, Optional[list]]] = []
+        for r in rows:
+            p, layers = self.store.lookup(r.data.prompt, len(r.data.prompt) - 1) if self.store else (0, None)
+            if shared and shared[0] > p:
+                p, layers = shared[0], [(k[0], v[0]) for k, v in shared[1][0]]
+            known.append((p, layers))
+        start = max(p for p, _ in known)
+        tails = [r.data.prompt[p:] for r, (p, _) in zip(rows, known)]
+        width = max(len(t) for t in tails)
+        ids = torch.tensor([[0] * (width - len(t)) + t for t in tails], device=self.device)
+        own = torch.tensor([[0] * (width - len(t)) + [1] * len(t) for t in tails], device=self.device)
+        past = None
+        mask = own
+        if start:
+            head = torch.zeros(n, start, dtype=own.dtype, device=self.device)
+            template = next(layers for _, layers in known if layers is not None)
+            bufs = []
+            for li, (k0, v0) in enumerate(template):
+                kb = k0.new_zeros((n, k0.shape[0], start + width + self.room, k0.shape[2]))
+                vb = v0.new_zeros((n, v0.shape[0], start + width + self.room, v0.shape[2]))
+                for i, (p, layers) in enumerate(known):
+                    if p:  # right-aligned before the row's own tokens
+                        kb[i, :, start - p:start] = layers[li][0][:, :p]
+                        vb[i, :, start - p:start] = layers[li][1][:, :p]
+                bufs.append((kb, vb))
+            for i, (p, _) in enumerate(known):
+                head[i, start - p:] = 1
+            past = (bufs, start)
+            mask = torch.cat([head, own], 1)
+        pos = (mask.cumsum(-1) - 1).clamp_(min=0)[:, -width:]
+        self.prefill_tokens += sum(len(t) for t in tails)
+        t0 = time.perf_counter()
+        logits, cache = self._forward(ids, mask, pos, past)
+        self.prefill_s += time.perf_counter() - t0
+        if self.store is not None:
+            for i, r in enumerate(rows):
+                cols = mask[i].nonzero().squeeze(1)
+                self.store.add(r.data.prompt, [(k[i].index_select(1, cols), v[i].index_select(1, cols))
+                                               for k, v in cache[0]])
+        nxt = torch.tensor([len(r.data.prompt) for r in rows], device=self.device)
+        return logits, cache, mask, nxt
+
+    def _shared_prefix(self, items: Sequence[DecodeItem]) -> Optional[tuple[int, tuple[list, int]]]:
+        if not self.share_prefix or len(items) < 2:
+            return None
+        # keep at least one own token per row: its logits start the sampling
+        n = min(common_prefix([it.prompt for it in items]), min(len(it.prompt) for it in items) - 1)
+        if n < MIN_SHARED_PREFIX:
+            return None
+        ids = torch.tensor([items[0].prompt[:n]], device=self.device)
+        mask = torch.ones_like(ids)
+        pos = torch.arange(n, device=self.device)[None, :]
+        self.prefill_tokens += n
+        _, cache = self._forward(ids, mask, pos, None)
+        return n, cache
+
+    # ---------------------------------------------------------------- the loop
+    def run(self, items: Sequence[DecodeItem]) -> list[DecodeResult]:
+        """Results for ``items``, in order."""
+        results: list[Optional[DecodeResult]] = [None] * len(items)
+        order = sorted(range(len(items)), key=lambda i: -len(items[i].prompt))
+        waiting = deque(order)
+        # spare cache columns: the longest budget, so rows rarely need a bigger buffer
+        self.room = max(it.sampling.max_new_tokens for it in items) + 1 if items else 1
+        shared = self._shared_prefix(items)
+        rows: list[_Row] = []
+        layers: Any = None  # (per-layer (key, value) buffers, used length)
+        mask = pos = last = None
+        sampler: Optional[Sampler] = None
+        with torch.inference_mode():
+            while waiting or rows:
+                free = self.batch_size - len(rows)
+                if waiting and free > 0:
+                    new = []
+                    while waiting and len(new) < free:
+                        i = waiting.popleft()
+                        new.append(_Row(i, items[i], torch.Generator().manual_seed(items[i].seed)))
+                    logits, new_layers, new_mask, new_pos = self._prefill(new, shared)
+                    tokens = Sampler(new, self.vocab, self.device)(self._constrain(logits, new))
+                    alive = self._advance(new, tokens, results)
+                    if alive:
+                        part = self._select(new, new_layers, new_mask, new_pos, tokens, alive)
+                        rows, layers, mask, pos, last = self._merge(rows, layers, mask, pos, last, *part)
+                        sampler = Sampler(rows, self.vocab, self.device)
+                    continue
+                step_mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+                t0 = time.perf_counter()
+                logits, layers = self._forward(last[:, None], step_mask, pos[:, None], layers)
+                self.decode_s += time.perf_counter() - t0
+                mask, pos = step_mask, pos + 1
+                assert sampler is not None
+                last = sampler(self._constrain(logits, rows))
+                alive = self._advance(rows, last, results)
+                if len(alive) < len(rows):
+                    if alive:
+                        rows, layers, mask, pos, last = self._select(rows, layers, mask, pos, last, alive)
+                        sampler = Sampler(rows, self.vocab, self.device)
+                    else:
+                        rows, layers = [], None
+        return [r for r in results if r is not None]
+
+    def _constrain(self, logits: torch.Tensor, rows: Sequence[_Row]) -> torch.Tensor:
+        """No EOS before a row's ``min_new_tokens``."""
+        early = [j for j, r in enumerate(rows) if len(r.tokens) < r.data.sampling.min_new_tokens]
+        if early:
+            logits = logits.clone()
+            rows_idx = torch.tensor(early, device=logits.device)
+            logits[rows_idx[:, None], self.eos[None, :]] = float("-inf")
+        return logits
+
+    def _advance(self, rows: list[_Row], tokens: torch.Tensor, results: list) -> list[int]:
+        """Append each row's new token; finish rows that ended. Returns the live rows."""
+        live = []
+        for j, (row, tok) in enumerate(zip(rows, tokens.tolist())):
+            res = self._finish(row, tok)
+            if res is None:
+                live.append(j)
+            else:
+                results[row.item] = res
+        return live
+
+    def _finish(self, row: _Row, tok: int) -> Optional[DecodeResult]:
+        d = row.data
+        if tok in self.eos_set:
+            text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+            final, hit = _end_of(text, d.stops, d.keep)
+            return DecodeResult(final if hit else text, row.tokens, "stop", hit)
+        row.tokens.append(tok)
+        if d.stops or d.keep:
+            text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+            final, hit = _end_of(text, d.stops, d.keep)
+            if hit is not None:
+                return DecodeResult(final or "", row.tokens, "stop", hit)
+        if len(row.tokens) >= d.sampling.max_new_tokens:
+            text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+            return DecodeResult(truncate_at_stop(text, d.stops)[0], row.tokens, "length")
+        return None
+
+    # ---------------------------------------------------------------- cache surgery
+    def _select(self, rows, cache, mask, pos, last, keep: list[int]):
+        """Only the rows ``keep``; cache columns no row uses any more are dropped."""
+        idx = torch.tensor(keep, device=self.device)
+        layers, length = cache
+        rows = [rows[j] for j in keep]
+        mask = mask.index_select(0, idx)
+        used = mask.bool().any(0)
+        dead = int((~used).sum())
+        if dead and dead >= COMPACT_FRACTION * mask.shape[1]:
+            cols = used.nonzero().squeeze(1)
+            mask = mask.index_select(1, cols)
+            layers = [(_room(k.index_select(0, idx)[:, :, :length].index_select(2, cols), self.room),
+                       _room(v.index_select(0, idx)[:, :, :length].index_select(2, cols), self.room))
+                      for k, v in layers]
+            length = len(cols)
+        else:
+            layers = [(k.index_select(0, idx), v.index_select(0, idx)) for k, v in layers]
+        return rows, (layers, length), mask, pos.index_select(0, idx), last.index_select(0, idx)
+
+    def _merge(self, rows, cache, mask, pos, last, new, new_cache, new_mask, new_pos, new_last):
+        """The running rows and the newly prefilled ones in one cache (the shorter
+        side left-padded, masked)."""
+        if not rows:
+            return new, new_cache, new_mask, new_pos, new_last
+        (la_layers, a), (lb_layers, b) = cache, new_cache
+        width = max(a, b)
+        na, nb = mask.shape[0], new_mask.shape[0]
+
+        def pad_cols(t: torch.Tensor, extra: int) -> torch.Tensor:
+            return t if extra == 0 else torch.cat([t.new_zeros((t.shape[0], extra)), t], 1)
+
+        mask = torch.cat([pad_cols(mask, width - a), pad_cols(new_mask, width - b)], 0)
+        layers = []
+        for (k, v), (nk, nv) in zip(la_layers, lb_layers):
+            pair = []
+            for x, y in ((k, nk), (v, nv)):
+                buf = x.new_zeros((na + nb, x.shape[1], width + self.room, x.shape[3]))
+                buf[:na, :, width - a:width] = x[:, :, :a]
+                buf[na:, :, width - b:width] = y[:, :, :b]
+                pair.append(buf)
+            layers.append((pair[0], pair[1]))
+        return rows + new, (layers, width), mask, torch.cat([pos, new_pos]), torch.cat([last, new_last])
+
+
+def _room(t: torch.Tensor, room: int) -> torch.Tensor:
+    """``t`` copied into a buffer with ``room`` spare columns (dim 2)."""
+    buf = t.new_zeros((t.shape[0], t.shape[1], t.shape[2] + room, t.shape[3]))
+    buf[:, :, : t.shape[2]] = t
+    return buf
+
+
+def _buffer_layer_class() -> type:
+    """``_BufferLayer``, defined on first use (transformers is imported lazily)."""
+    global _BufferLayerClass
+    if _BufferLayerClass is not None:
+        return _BufferLayerClass
+    from transformers.cache_utils import DynamicLayer
+
+    class _BufferLayer(DynamicLayer):
+        """A cache layer over preallocated key/value buffers: ``update`` writes the
+        new columns in place and returns views of the used part."""
+
+        def __init__(self, buffers: Optional[tuple[torch.Tensor, torch.Tensor]], length: int, room: int) -> None:
+            super().__init__()
+            self.kbuf, self.vbuf = buffers if buffers else (None, None)
+            self.length = length
+            self.room = room
+            self._views()
+
+        def _views(self) -> None:
+            self.is_initialized = self.kbuf is not None
+            if self.kbuf is not None:
+                self.keys = self.kbuf[:, :, : self.length]
+                self.values = self.vbuf[:, :, : self.length]
+                self.device, self.dtype = self.kbuf.device, self.kbuf.dtype
+
+        def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
+            n = key_states.shape[-2]
+            end = self.length + n
+            if self.kbuf is None:
+                self.kbuf = _room(key_states[:, :, :0], end + self.room)
+                self.vbuf = _room(value_states[:, :, :0], end + self.room)
+            elif end > self.kbuf.shape[2]:
+                self.kbuf = _room(self.kbuf[:, :, : self.length], n + self.room)
+                self.vbuf = _room(self.vbuf[:, :, : self.length], n + self.room)
+            self.kbuf[:, :, self.length:end] = key_states
+            self.vbuf[:, :, self.length:end] = value_states
+            self.length = end
+            self._views()
+            return self.keys, self.values
+
+        def get_seq_length(self) -> int:
+            return self.length
+
+        def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+            return self.length + query_length, 0
+
+    _BufferLayerClass = _BufferLayer
+    return _BufferLayer
+
+
+_BufferLayerClass: Optional[type] = None
