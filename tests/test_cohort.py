@@ -209,4 +209,4 @@ def test_compare_with_tutor_uses_the_same_seeds(tmp_path, grader, world):
     firsts = [k for k in a if k[2] == 0]
     assert firsts and all(a[k]["code"] == b[k]["code"] for k in firsts)
     assert 0.0 <= result.with_tutor.give_up_rate <= 1.0
-    assert len(result.table_rows()) == 8
+    assert len(result.table_rows()) == 9
