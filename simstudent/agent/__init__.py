@@ -10,7 +10,7 @@
 See docs/agent.md.
 """
 
-from simstudent.agent.cohort import Cohort, CohortConfig, load_trajectories, run_cohort
+from simstudent.agent.cohort import Cohort, CohortConfig, load_cohort_config, load_trajectories, run_cohort
 from simstudent.agent.export import export_jsonl, export_progsnap2, trajectories_to_dataset
 from simstudent.agent.prompting import PromptSettings
 from simstudent.agent.student import SimulatedStudent, StudentConfig

@@ -136,6 +136,19 @@ def manifest_differences(on_disk: dict[str, Any], asked: dict[str, Any]) -> list
             for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
 
 
+def load_cohort_config(out_dir: Union[str, Path]) -> CohortConfig:
+    """The configuration recorded in a cohort folder's ``cohort.json``."""
+    from pydantic import ValidationError
+
+    path = Path(out_dir) / MANIFEST_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file (is {out_dir} a cohort folder?)")
+    try:
+        return CohortConfig.model_validate(json.loads(path.read_text(encoding="utf-8"))["config"])
+    except (ValueError, KeyError, TypeError, ValidationError) as exc:
+        raise CohortError(f"{path}: not a cohort manifest ({type(exc).__name__}: {exc})") from None
+
+
 def load_trajectories(out_dir: Union[str, Path]) -> list[Trajectory]:
     """The finished trajectories of a cohort folder."""
     path = Path(out_dir) / TRAJECTORIES_FILE

@@ -40,23 +40,30 @@ class StudentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    template: Optional[str] = None  # None: the adapter's template, else the loop template
-    chat: Optional[bool] = None  # None: chat for the loop template on a base/instruct model
-    sampling: SamplingParams = Field(default_factory=lambda: SamplingParams(max_new_tokens=DEFAULT_MAX_NEW_TOKENS))
-    adapter: Optional[str] = None  # an adapter directory or a name the backend knows
-    adapter_name: Optional[str] = None  # what requests call it (default: ``adapter``), e.g. a vLLM LoRA module name
-    model: str = ""  # recorded in trajectories
-    max_attempts: int = Field(8, ge=1)
-    stall_repeats: int = Field(3, ge=2)
-    stop_on_pass: bool = True
-    seed: int = 0
-    prompt: PromptSettings = Field(default_factory=PromptSettings)
-    gap_source: Optional[str] = None  # a dataset path for real gaps; None = default lognormal
-    max_gap_s: Optional[float] = None
-    start_time: datetime = DEFAULT_START
-    save_prompts: bool = True
-    # chat-loop only: start the answer with "<code>\n" + the skeleton's main signature line
-    prime_signature: bool = True
+    template: Optional[str] = Field(
+        None, description="Prompt template (chat-loop, ft-loop, ft-exp2-ctx, ...); default: the adapter's, else chat-loop.")
+    chat: Optional[bool] = Field(
+        None, description="Chat prompt for the loop template (None: chat, for instruct models; False: ft-loop raw text).")
+    sampling: SamplingParams = Field(
+        default_factory=lambda: SamplingParams(max_new_tokens=DEFAULT_MAX_NEW_TOKENS),
+        description="Sampling settings; each attempt's seed is derived from (seed, student, problem, attempt).")
+    adapter: Optional[str] = Field(
+        None, description="LoRA adapter folder (its simstudent.json picks the prompt template) or a name the server knows.")
+    adapter_name: Optional[str] = Field(
+        None, description="What requests call the adapter (default: adapter), e.g. a vLLM LoRA module name.")
+    model: str = Field("", description="Model name recorded in trajectories.")
+    max_attempts: int = Field(8, ge=1, description="Stop after this many attempts.")
+    stall_repeats: int = Field(3, ge=2, description="Stop when this many attempts in a row are the same code.")
+    stop_on_pass: bool = Field(True, description="Stop when an attempt passes every test.")
+    seed: int = Field(0, description="Seed for sampling and timestamps.")
+    prompt: PromptSettings = Field(default_factory=PromptSettings, description="What the prompt shows besides the problem.")
+    gap_source: Optional[str] = Field(
+        None, description="Dataset whose real inter-submission gaps time the attempts (default: lognormal, median 60 s).")
+    max_gap_s: Optional[float] = Field(None, description="Longest gap between two attempts, in seconds.")
+    start_time: datetime = Field(DEFAULT_START, description="Time of a trajectory's start (first attempt = start + a gap).")
+    save_prompts: bool = Field(True, description="Store each attempt's prompt on it.")
+    prime_signature: bool = Field(
+        True, description="chat-loop only: start the answer with <code> and the main function's signature line.")
 
 
 def derive_seed(seed: int, *parts: Any) -> int:
