@@ -103,3 +103,53 @@ def test_store_names_file_line_and_field_of_a_bad_record(tmp_path):
     with pytest.raises(DataError) as err:
         JsonlStore(path, Attempt).read()
     assert err.value.line == 2 and err.value.field == "index" and "b.jsonl" in str(err.value)
+
+
+# ---------------------------------------------------------------- async tutors
+
+
+class _AsyncTutor:
+    """An async tutor (as if it awaited a web service): hints after a failing attempt."""
+
+    name = "async-nudge"
+    version = "1"
+
+    def __init__(self):
+        self.calls = 0
+
+    async def hint(self, problem, trajectory):
+        import asyncio
+
+        self.calls += 1
+        await asyncio.sleep(0)
+        if trajectory.attempts and trajectory.attempts[-1].grade.error_type != "no_error":
+            return f"attempt {len(trajectory.attempts)} failed: read the doctests"
+        return None
+
+
+def test_async_student_with_an_async_tutor(grader):
+    import asyncio
+
+    from simstudent.agent import AsyncSimulatedStudent
+
+    wrong = "<code>def count_stairs(n):\n    return n\n</code>"
+    backend = ScriptedBackend([wrong, wrong.replace("return n", "return n + 0"), wrong + "<SUBMIT>"])
+    student = AsyncSimulatedStudent(backend, grader, load_persona("student_123"), StudentConfig(save_prompts=True))
+    tutor = _AsyncTutor()
+    traj = asyncio.run(student.solve(find_problem("hw04_q2"), tutor))
+    assert traj.stop_reason == "submitted" and len(traj.attempts) == 3 and tutor.calls == 3
+    assert [a.hint for a in traj.attempts] == [None, "attempt 1 failed: read the doctests",
+                                               "attempt 2 failed: read the doctests"]
+    assert "attempt 1 failed: read the doctests" in traj.attempts[1].prompt  # the model saw it
+
+
+def test_cohort_awaits_an_async_tutor(tmp_path, grader):
+    from simstudent.agent import Cohort, CohortConfig
+    from test_agent_fakes import HashBackend
+
+    cfg = CohortConfig(problems=["hw04_q2"], personas=["student_123"], n_per_persona=2, tutor="async-nudge",
+                       student=StudentConfig(max_attempts=3, seed=4, save_prompts=False))
+    trajs = Cohort(HashBackend(submit=False), grader, {"hw04_q2": find_problem("hw04_q2")},
+                   [load_persona("student_123")], cfg, tmp_path, tutor=_AsyncTutor()).run(progress=False)
+    hinted = [a for t in trajs for a in t.attempts if a.hint]
+    assert hinted and all(h.hint.endswith("read the doctests") for h in hinted)

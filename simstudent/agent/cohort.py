@@ -24,6 +24,8 @@ its slot, with stop reason ``"error"``.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import time
 from dataclasses import dataclass
@@ -263,8 +265,7 @@ class Cohort:
 
     # ---------------------------------------------------------------- steps
     def _step(self, live: list[Slot]) -> int:
-        hints = [self.tutor.hint(s.problem, s.student.trajectory) if self.tutor is not None else None
-                 for s in live]
+        hints = self._hints(live)
         attempts = run_step([s.student for s in live], self.backend, self.grader, hints)
         records = [AttemptRecord.of(slot, att) for slot, att in zip(live, attempts) if att is not None]
         self.attempts_store.append(records)
@@ -276,6 +277,18 @@ class Cohort:
             for rec in records:
                 self.on_attempt(rec)
         return len(records)
+
+    def _hints(self, live: list[Slot]) -> list[Optional[str]]:
+        """The tutor's hint for each live slot; an async tutor's are awaited together."""
+        if self.tutor is None:
+            return [None] * len(live)
+        hints = [self.tutor.hint(s.problem, s.student.trajectory) for s in live]
+        if any(inspect.isawaitable(h) for h in hints):
+            async def gather() -> list[Optional[str]]:
+                return [await h if inspect.isawaitable(h) else h for h in hints]
+
+            hints = asyncio.run(gather())
+        return hints
 
     def run(self, *, progress: bool = True, console: Any = None,
             max_steps: Optional[int] = None) -> list[Trajectory]:
