@@ -56,26 +56,17 @@ def _to_line(record: Union[BaseModel, dict[str, Any]]) -> str:
 
 
 def append_jsonl(path: Union[str, Path], record: Union[BaseModel, dict[str, Any]]) -> None:
-    """Append one record as one line, then flush and fsync.
+    """Append one record as one line, then flush and fsync (a one-record
+    :meth:`JsonlStore.append`).
 
     If the file ends in a partial line left by a crash, that fragment is cut off
     first (with a :class:`JsonlRecoveryWarning`) so the new record starts a clean line.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = _to_line(record).encode("utf-8")
-    with open(path, "ab+") as handle:
-        fixed = _fix_tail(handle, handle.seek(0, os.SEEK_END))
-        if fixed is not None and fixed[0] == "cut":
-            warnings.warn(
-                f"{path}: dropped a partial last line ({fixed[1]} bytes, from an interrupted write)",
-                JsonlRecoveryWarning,
-                stacklevel=2,
-            )
-        handle.seek(0, os.SEEK_END)
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    store: JsonlStore = JsonlStore(path)
+    note = store.repair()
+    if note and note.startswith("cut"):
+        warnings.warn(f"{store.path}: dropped a partial last line ({note})", JsonlRecoveryWarning, stacklevel=2)
+    store.append([record])
 
 
 def _fix_tail(handle, size: int) -> Optional[tuple[str, int]]:
