@@ -124,7 +124,7 @@ def test_truncated_attempts_are_shown_as_truncated_not_as_syntax_errors(tmp_path
                    "--out", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "truncated at 64 tokens" in proc.stdout and "cut off by the token limit" in proc.stdout
-    assert "final: truncated, compile" in proc.stdout
+    assert "final: cut by the token limit, 0/8 tests" in proc.stdout
     traj = json.loads(out.read_text())
     assert [a["finish_reason"] for a in traj["attempts"]] == ["length", "length"]
     assert all(a["completion_tokens"] == 64 and a["sampling"]["max_new_tokens"] == 64 for a in traj["attempts"])

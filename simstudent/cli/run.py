@@ -228,7 +228,8 @@ def run_cmd(
     if last is None or last.grade is None:
         final = "no attempt"
     else:
-        final = f"{'truncated, ' if last.truncated else ''}{last.grade.error_type}, {last.grade.passed}/{last.grade.total} tests"
+        verdict = "cut by the token limit" if last.truncated else last.grade.error_type
+        final = f"{verdict}, {last.grade.passed}/{last.grade.total} tests"
     console.print(f"stopped: [bold]{traj.stop_reason}[/] after {len(traj.attempts)} attempt(s); "
                   f"final: {final}; trajectory written to {out}")
     if traj.stop_reason == "error":
