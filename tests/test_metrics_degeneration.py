@@ -48,3 +48,16 @@ def test_shares_by_hand():
     assert r.repeat_share == 0.25
     assert r.truncated_share == pytest.approx(1 / 3) and r.defines_function_share == pytest.approx(2 / 3)
     assert degeneration([]).shares() == {"repeats": None, "truncated": None, "defines_function": None}
+
+
+def test_trajectory_degeneration_skips_a_real_prefix():
+    from simstudent.metrics.degeneration import trajectory_degeneration
+    from simstudent.schema import Attempt, Trajectory
+
+    real = Attempt(index=0, code="x\nx\nx")  # a real student's prefix attempt: not generated, left out
+    gen = Attempt(index=1, code="def f(n):\n    return n", completion="<code>def f(n):\n    return n</code>",
+                  finish_reason="stop")
+    traj = Trajectory(student_id="s", problem_id="p", attempts=[real, gen])
+    r = trajectory_degeneration([traj], {"p": "f"}, skip_first={"p": 1})
+    assert (r.attempts, r.repeats, r.truncated, r.defines_function) == (1, 0, 0, 1)
+    assert trajectory_degeneration([traj], {"p": "f"}).repeats == 1  # without the skip the prefix counts

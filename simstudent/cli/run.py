@@ -335,17 +335,20 @@ def cohort_report_cmd(
     folder: Path = typer.Argument(..., help="A cohort folder (written by simstudent cohort)."),
     as_json: bool = _flag("--json", "Print the summary and degeneration figures as JSON."),
 ) -> None:
-    """Summary (stop reasons, pass rates, attempts) and degeneration figures of a cohort
-    folder: attempts that repeat a line or block 3+ times in a row, that were cut by the
-    token limit, and that define the required function."""
-    from simstudent.agent.cohort import CohortError, load_cohort_config, load_trajectories
+    """Summary of a cohort folder's finished trajectories (stop reasons, pass rates,
+    attempts) and degeneration figures over every attempt on disk: the share that repeat
+    a line or block 3+ times in a row, that were cut by the token limit, and that define
+    the required function. Works on a cohort still running or interrupted."""
+    from simstudent.agent.cohort import (ATTEMPTS_FILE, AttemptRecord, CohortError, load_cohort_config,
+                                         load_trajectories, read_records)
     from simstudent.agent.summary import summarise
     from simstudent.cli._agent_view import degeneration_lines, summary_table
-    from simstudent.metrics.degeneration import trajectory_degeneration
+    from simstudent.metrics.degeneration import degeneration
 
     try:
         cfg = load_cohort_config(folder)
         trajs = load_trajectories(folder)
+        attempts = read_records(folder / ATTEMPTS_FILE, AttemptRecord)  # finished trajectories or not
     except (CohortError, FileNotFoundError) as exc:
         fail(str(exc))
     data = Path(cfg.data) if cfg.data else None
@@ -355,12 +358,13 @@ def cohort_report_cmd(
             names[pid] = _problem(pid, data).function_name
         except KeyError:
             names[pid] = None  # spec not installed here: the function share leaves it out
-    report = trajectory_degeneration(trajs, names)
+    report = degeneration((a.completion, a.code, a.finish_reason, names.get(a.problem_id)) for a in attempts)
     if as_json:
         print_json({"summary": summarise(trajs).model_dump(mode="json"),
                     "degeneration": {**report.model_dump(), "shares": report.shares()}})
         return
-    console.print(summary_table(trajs, f"cohort {folder}"))
+    console.print(summary_table(trajs, f"cohort {folder}: {len(trajs)} finished trajectories"))
+    console.print(f"degeneration, over all {report.attempts} attempts on disk:")
     for line in degeneration_lines(report):
         console.print(line)
 
