@@ -64,16 +64,18 @@ def summary_table(trajectories: Sequence[Any], title: str) -> Any:
     from simstudent.agent.summary import per_problem, summarise
 
     table = Table(title=title, title_justify="left")
-    for name, justify in [("problem", "left"), ("students", "right"), ("attempts (mean)", "right"),
+    for name, justify in [("problem", "left"), ("n", "right"), ("attempts", "right"),
                           ("passed", "right"), ("gave up", "right"), ("ran out", "right"),
-                          ("truncated attempts", "right"), ("stop reasons", "left")]:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+                          ("truncated", "right"), ("stop reasons", "left")]:
+        # numbers never wrap; the stop reasons take what width is left and wrap
+        table.add_column(name, justify=justify, no_wrap=name != "stop reasons",  # type: ignore[arg-type]
+                         overflow="fold")
 
     def row(label: str, o: Any, style: str = "") -> None:
         stops = ", ".join(f"{k} {v}" for k, v in o.stop_reasons.items())
         table.add_row(label, str(o.trajectories), f"{o.attempts} ({o.mean_attempts:.1f})", _pct(o.pass_rate),
                       _pct(o.give_up_rate), _pct(o.ran_out_rate),
-                      f"{o.truncated_attempts} ({_pct(o.truncated_attempts / o.attempts if o.attempts else None)})",
+                      str(o.truncated_attempts),
                       stops, style=style)
 
     groups = per_problem(trajectories)
@@ -81,8 +83,9 @@ def summary_table(trajectories: Sequence[Any], title: str) -> Any:
         row(pid, outcome)
     if len(groups) > 1:
         row("all", summarise(trajectories), style="bold")
-    table.caption = ("passed: final attempt passes every test; gave up: stopped unpassed before the "
-                     "attempt budget; ran out: used the whole budget unpassed; truncated: cut by the token limit")
+    table.caption = ("n: students; attempts: total (mean per student); passed: final attempt passes every test; gave up: "
+                     "stopped unpassed before the attempt budget; ran out: used the whole budget unpassed; "
+                     "truncated: attempts cut by the token limit")
     return table
 
 
