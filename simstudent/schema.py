@@ -248,6 +248,12 @@ class Example(_Model):
         return f"{self.exp}:{self.student_id}:{self.problem_id}:{self.target_index}:{tail}:{ctx}"
 
 
+# Why generation of an attempt ended: a stop string or end of text ("stop"), the
+# token limit ("length": the code is cut off, so its grade says nothing about the
+# student), or the model's <SUBMIT> ("submit").
+FinishReason = Literal["stop", "length", "submit"]
+
+
 class Attempt(_Model):
     """One attempt of a simulated student."""
 
@@ -259,6 +265,16 @@ class Attempt(_Model):
     timestamp: Optional[datetime] = None
     hint: Optional[str] = None  # extra feedback (e.g. a tutor's) shown before it
     prompt: Optional[str] = None
+    # None for attempts not generated here (a real student's prefix in a rollout)
+    # and for records written before these fields existed.
+    finish_reason: Optional[FinishReason] = None
+    completion_tokens: Optional[int] = None  # tokens the model generated for it
+    sampling: Optional[dict[str, Any]] = None  # the sampling settings it ran with
+
+    @property
+    def truncated(self) -> bool:
+        """The token limit cut this attempt off: its grade is not a student's mistake."""
+        return self.finish_reason == "length"
 
 
 class Trajectory(_Model):

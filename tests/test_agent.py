@@ -201,8 +201,12 @@ def test_same_seed_same_timestamps(grader, problem, persona):
 
 
 def test_normalise_code():
+    # Stalling is judged on the metrics' normalisation: layout and comments do not count,
+    # structure and tokens do.
     assert normalise_code("def f():\n    return 1   \n\n") == normalise_code("def f():\n    return 1")
-    assert normalise_code("def f():\n  return 1") != normalise_code("def f():\n    return 1")
+    assert normalise_code("def f():\n    return 1  # same") == normalise_code("def f():\n    return 1")
+    assert normalise_code("def f():\n    return 1") != normalise_code("def f():\n    return 2")
+    assert normalise_code("def f():\n    x = 1\n    return x") != normalise_code("def f():\n    x = 1\nreturn x")
 
 
 def test_default_gaps_are_lognormal_with_median_60s():

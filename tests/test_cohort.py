@@ -209,4 +209,97 @@ def test_compare_with_tutor_uses_the_same_seeds(tmp_path, grader, world):
     firsts = [k for k in a if k[2] == 0]
     assert firsts and all(a[k]["code"] == b[k]["code"] for k in firsts)
     assert 0.0 <= result.with_tutor.give_up_rate <= 1.0
-    assert len(result.table_rows()) == 8
+    assert len(result.table_rows()) == 9
+
+
+def test_a_refused_resume_names_each_differing_setting(tmp_path, grader, world):
+    problems, personas = world
+    Cohort(HashBackend(), grader, problems, personas, config(max_attempts=3), tmp_path).run(
+        progress=False, max_steps=1)
+    with pytest.raises(CohortError) as err:
+        Cohort(HashBackend(), grader, problems, personas, config(max_attempts=4, seed=12), tmp_path).run(progress=False)
+    assert "student.max_attempts: 3 on disk, 4 asked" in str(err.value)
+    assert "student.seed: 11 on disk, 12 asked" in str(err.value)
+
+
+def test_a_folder_without_attempts_does_not_block_the_corrected_rerun(tmp_path, grader, world):
+    from test_agent_fakes import FailingBackend
+    from simstudent.models.errors import BackendError
+
+    problems, personas = world
+    with pytest.raises(BackendError):
+        Cohort(FailingBackend(), grader, problems, personas, config(max_attempts=3), tmp_path).run(progress=False)
+    assert (tmp_path / "cohort.json").exists() and not (tmp_path / ATTEMPTS_FILE).exists()
+    fixed = Cohort(HashBackend(), grader, problems, personas, config(max_attempts=4), tmp_path)
+    trajs = fixed.run(progress=False)
+    assert len(trajs) == 4 and any("replaced the settings" in n for n in fixed.notes)
+    on_disk = json.loads((tmp_path / "cohort.json").read_text())
+    assert on_disk["backend"] == "hash" and on_disk["config"]["student"]["max_attempts"] == 4
+
+
+class _QuietTutor:
+    name = "quiet"
+
+    def hint(self, problem, trajectory):
+        return None
+
+
+class _QuietTutorV2(_QuietTutor):
+    version = "2"
+
+
+def test_a_changed_tutor_is_refused(tmp_path, grader, world):
+    from simstudent.agent.tutor import tutor_fingerprint
+
+    problems, personas = world
+    fp = tutor_fingerprint(_QuietTutor())
+    assert fp.name == "quiet" and fp.version is None and len(fp.source_sha256) == 64
+    assert tutor_fingerprint(_QuietTutorV2()).version == "2"
+    cfg = config(tutor="quiet")
+    Cohort(HashBackend(), grader, problems, personas, cfg, tmp_path, tutor=_QuietTutor()).run(
+        progress=False, max_steps=1)
+    manifest = json.loads((tmp_path / "cohort.json").read_text())
+    assert manifest["tutor"]["source_sha256"] == fp.source_sha256
+    with pytest.raises(CohortError, match=r"tutor\.version: None on disk, '2' asked"):
+        Cohort(HashBackend(), grader, problems, personas, cfg, tmp_path, tutor=_QuietTutorV2()).run(progress=False)
+    # The same tutor resumes.
+    Cohort(HashBackend(), grader, problems, personas, cfg, tmp_path, tutor=_QuietTutor()).run(progress=False)
+
+
+def test_the_no_tutor_arm_does_not_depend_on_the_batch_composition(tmp_path, grader, world):
+    """Every request draws from its own seed, so a student's attempts are the same
+    whoever shares the batch (a backend whose samples depend only on the request)."""
+    problems, personas = world
+    both = tmp_path / "both"
+    Cohort(HashBackend(), grader, problems, personas, config(), both).run(progress=False)
+    alone = tmp_path / "alone"
+    only_pat = CohortConfig(problems=PROBLEMS[::-1], personas=["pat_prints"],
+                            student=config().student)
+    Cohort(HashBackend(), grader, problems, personas, only_pat, alone).run(progress=False)
+    pat_both = {k: v for k, v in attempts_on_disk(both).items() if k[0] == "pat_prints"}
+    assert pat_both and pat_both == attempts_on_disk(alone)
+
+
+def test_on_attempt_is_called_once_per_attempt_after_it_is_on_disk(tmp_path, grader, world):
+    problems, personas = world
+    seen = []
+
+    def callback(rec):
+        assert (rec.student_id, rec.problem_id, rec.index) in attempts_on_disk(tmp_path)
+        seen.append((rec.student_id, rec.problem_id, rec.index))
+
+    trajs = Cohort(HashBackend(), grader, problems, personas, config(), tmp_path, on_attempt=callback).run(
+        progress=False)
+    assert sorted(seen) == sorted((t.student_id, t.problem_id, a.index) for t in trajs for a in t.attempts)
+
+
+def test_compare_reports_paired_differences(tmp_path, grader, world):
+    problems, personas = world
+    result = compare_with_tutor(problems, personas, "rule_based", backend=HashBackend(), grader=grader,
+                                config=config(), out_dir=tmp_path, progress=False)
+    names = [d.measure for d in result.differences]
+    assert names == ["pass rate (final attempt passes)", "test pass rate, final attempt"]
+    d = result.differences[0]
+    assert d.n == 4
+    assert d.mean == pytest.approx(result.with_tutor.pass_rate - result.without.pass_rate)
+    assert d.ci_low is not None and d.ci_low <= d.mean <= d.ci_high

@@ -5,7 +5,8 @@ At each step every live slot prepares its next request, the backend gets ONE
 ``generate`` call for all of them, the grader grades all the codes in parallel
 (``grade_many``), and each slot records its attempt. Output folder::
 
-    cohort.json          the configuration (a rerun with another one is refused)
+    cohort.json          the configuration, backend and tutor fingerprint (CohortManifest);
+                         a rerun with other ones is refused, naming each difference
     attempts.jsonl       one line per attempt (AttemptRecord), fsynced after each step
     trajectories.jsonl   one line per finished trajectory (Trajectory)
 
@@ -23,19 +24,23 @@ its slot, with stop reason ``"error"``.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from simstudent.agent.step import run_step
 from simstudent.agent.student import SimulatedStudent, StudentConfig
 from simstudent.agent.timing import GapSampler
+from simstudent.agent.tutor import TutorFingerprint, tutor_fingerprint
+from simstudent.data.errors import DataError
+from simstudent.data.jsonl import JsonlStore, write_json_atomic
 from simstudent.schema import Attempt, Persona, Problem, Trajectory
-from simstudent.data.jsonl import repair_tail
 from simstudent.errors import ConfigError, MissingFileError, SimstudentError
 
 ATTEMPTS_FILE = "attempts.jsonl"
@@ -52,12 +57,20 @@ class CohortConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    problems: list[str]
-    personas: list[str]
-    n_per_persona: int = Field(1, ge=1)
-    student: StudentConfig = Field(default_factory=StudentConfig)
-    tutor: Optional[str] = None  # a name in simstudent.agent.tutor.TUTORS (recorded)
-    data: Optional[str] = None  # dataset the personas came from (recorded)
+    problems: list[str] = Field(description="problem ids every student works, in order")
+    personas: list[str] = Field(description="persona ids (bundled names, dataset students, dataset:student)")
+    n_per_persona: int = Field(1, ge=1, description="simulated students per persona (they differ only in seeds)")
+    student: StudentConfig = Field(default_factory=StudentConfig, description="how each student samples and stops")
+    tutor: Optional[str] = Field(None, description="the tutor's name (its fingerprint goes in the manifest)")
+    data: Optional[str] = Field(None, description="dataset the personas came from (recorded)")
+
+
+class CohortManifest(BaseModel):
+    """``cohort.json``: what made the folder's attempts; a resume must match it."""
+
+    config: CohortConfig
+    backend: str = ""
+    tutor: Optional[TutorFingerprint] = None
 
 
 class AttemptRecord(Attempt):
@@ -66,6 +79,15 @@ class AttemptRecord(Attempt):
     student_id: str
     persona_id: str
     problem_id: str
+
+    @classmethod
+    def of(cls, slot: "Slot", attempt: Attempt) -> "AttemptRecord":
+        return cls(student_id=slot.student_id, persona_id=slot.persona.id, problem_id=slot.problem.id,
+                   **attempt.model_dump())
+
+    def attempt(self) -> Attempt:
+        """The plain Attempt (without whose it is)."""
+        return Attempt(**self.model_dump(exclude={"student_id", "persona_id", "problem_id"}))
 
 
 def student_ids(persona_id: str, n: int) -> list[str]:
@@ -90,34 +112,44 @@ class Slot:
 
 
 def read_records(path: Path, cls: type) -> list[Any]:
-    """Every line of a (repaired) JSONL file as ``cls``; errors name file and line."""
-    from pydantic import ValidationError
+    """Every complete line of a cohort file as ``cls`` (a torn last line is left out);
+    errors name file, line and field."""
+    try:
+        return JsonlStore(path, cls).read()
+    except DataError as exc:
+        raise CohortError(str(exc)) from None
 
-    out = []
-    if not path.exists():
-        return out
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                out.append(cls.model_validate_json(line))
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                field = ".".join(str(p) for p in err["loc"])
-                raise CohortError(f"{path}:{lineno}: {field or 'line'}: {err['msg']}") from None
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix.rstrip("."): d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
     return out
 
 
-def append_lines(path: Path, models: Sequence[BaseModel]) -> None:
-    """Append one JSON line per model, then flush and fsync once."""
-    if not models:
-        return
-    data = "".join(m.model_dump_json() + "\n" for m in models).encode("utf-8")
-    with open(path, "ab") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+def manifest_differences(on_disk: dict[str, Any], asked: dict[str, Any]) -> list[str]:
+    """``"student.max_attempts: 3 on disk, 4 asked"`` for every setting that differs."""
+    old, new = _flat(on_disk), _flat(asked)
+    return [f"{k}: {old.get(k)!r} on disk, {new.get(k)!r} asked"
+            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+
+def load_cohort_config(out_dir: Union[str, Path]) -> CohortConfig:
+    """The configuration recorded in a cohort folder's ``cohort.json``."""
+    from pydantic import ValidationError
+
+    path = Path(out_dir) / MANIFEST_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file (is {out_dir} a cohort folder?)")
+    try:
+        return CohortConfig.model_validate(json.loads(path.read_text(encoding="utf-8"))["config"])
+    except (ValueError, KeyError, TypeError, ValidationError) as exc:
+        raise CohortError(f"{path}: not a cohort manifest ({type(exc).__name__}: {exc})") from None
 
 
 def load_trajectories(out_dir: Union[str, Path]) -> list[Trajectory]:
@@ -125,7 +157,6 @@ def load_trajectories(out_dir: Union[str, Path]) -> list[Trajectory]:
     path = Path(out_dir) / TRAJECTORIES_FILE
     if not path.exists():
         raise MissingFileError(f"{path}: no such file (is {out_dir} a cohort folder?)")
-    repair_tail(path)
     return read_records(path, Trajectory)
 
 
@@ -137,14 +168,21 @@ class Cohort:
 
     ``problems`` maps id -> Problem and must hold every id in ``config.problems``;
     ``personas`` holds a Persona for every id in ``config.personas``. ``tutor``
-    (anything with ``hint(problem, trajectory)``) is asked before every attempt.
+    (anything with ``hint(problem, trajectory)``) is asked before every attempt; its
+    fingerprint (:func:`~simstudent.agent.tutor.tutor_fingerprint`) is recorded and a
+    resume with another tutor is refused. ``on_attempt`` is called with each
+    :class:`AttemptRecord` once it is on disk (for live views and logging).
     """
 
     def __init__(self, backend: Any, grader: Any, problems: dict[str, Problem],
                  personas: Iterable[Persona], config: CohortConfig, out_dir: Union[str, Path],
-                 *, tutor: Any = None, gaps: Optional[GapSampler] = None) -> None:
+                 *, tutor: Any = None, gaps: Optional[GapSampler] = None,
+                 on_attempt: Optional[Callable[[AttemptRecord], None]] = None) -> None:
         self.backend, self.grader, self.config, self.tutor = backend, grader, config, tutor
+        self.on_attempt = on_attempt
         self.out = Path(out_dir)
+        self.attempts_store = JsonlStore(self.out / ATTEMPTS_FILE, AttemptRecord)
+        self.trajectories_store = JsonlStore(self.out / TRAJECTORIES_FILE, Trajectory)
         by_id = {p.id: p for p in personas}
         missing = [p for p in config.personas if p not in by_id]
         if missing:
@@ -167,29 +205,40 @@ class Cohort:
         self.generated = 0
 
     # ---------------------------------------------------------------- resume
+    def manifest(self) -> CohortManifest:
+        """What this run would record in ``cohort.json``."""
+        return CohortManifest(config=self.config, backend=getattr(self.backend, "name", ""),
+                              tutor=tutor_fingerprint(self.tutor) if self.tutor is not None else None)
+
     def _check_manifest(self) -> None:
+        """Refuse a folder whose attempts were made with other settings. A folder with
+        no attempt yet (a run that failed to start) holds nothing to protect: its
+        manifest is replaced, so the corrected command just runs."""
         path = self.out / MANIFEST_FILE
-        mine = json.loads(self.config.model_dump_json())
+        mine = json.loads(self.manifest().model_dump_json())
         if path.exists():
-            theirs = json.loads(path.read_text(encoding="utf-8")).get("config")
-            if theirs != mine:
-                diff = sorted(k for k in set(mine) | set(theirs or {}) if (theirs or {}).get(k) != mine.get(k))
-                raise CohortError(f"{self.out} holds a different cohort (differs in: {', '.join(diff)}); "
+            try:
+                theirs = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                raise CohortError(f"{path}: not valid JSON ({exc})") from None
+            theirs = {k: theirs.get(k) for k in mine}  # fields this version records
+            if theirs == mine:
+                return
+            if self.attempts_store.read():
+                diffs = manifest_differences(theirs, mine)
+                raise CohortError(f"{self.out} holds a different cohort ({'; '.join(diffs[:6])}); "
                                   "use another --out folder or the same settings to resume")
-            return
-        self.out.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps({"config": mine, "backend": getattr(self.backend, "name", "")}, indent=2))
-        os.replace(tmp, path)
+            self.notes.append(f"replaced the settings of {path.name}: no attempt had been made with them")
+        write_json_atomic(path, mine)
 
     def _restore(self) -> None:
-        apath, tpath = self.out / ATTEMPTS_FILE, self.out / TRAJECTORIES_FILE
-        for path in (apath, tpath):
-            note = repair_tail(path)
+        for store in (self.attempts_store, self.trajectories_store):
+            note = store.repair()
             if note:
                 self.notes.append(note)
         by_key = {s.key: s for s in self.slots}
         restored: dict[tuple[str, str], list[Attempt]] = {k: [] for k in by_key}
+        apath = self.attempts_store.path
         for rec in read_records(apath, AttemptRecord):
             key = (rec.student_id, rec.problem_id)
             if key not in restored:
@@ -197,8 +246,9 @@ class Cohort:
             if rec.index != len(restored[key]):
                 raise CohortError(f"{apath}: {key} attempt {rec.index} out of order "
                                   f"(expected {len(restored[key])}); the file was edited?")
-            restored[key].append(Attempt(**rec.model_dump(exclude={"student_id", "persona_id", "problem_id"})))
-        finished = {(t.student_id, t.problem_id): t for t in read_records(tpath, Trajectory)}
+            restored[key].append(rec.attempt())
+        finished = {(t.student_id, t.problem_id): t
+                    for t in read_records(self.trajectories_store.path, Trajectory)}
         late: list[Trajectory] = []
         for slot in self.slots:
             traj = slot.student.start(slot.problem, attempts=restored[slot.key])
@@ -209,39 +259,37 @@ class Cohort:
             elif traj.stop_reason is not None:  # finished, but killed before its line was written
                 late.append(traj)
                 slot.written = True
-        append_lines(tpath, late)
+        self.trajectories_store.append(late)
         n = sum(len(v) for v in restored.values())
         if n:
             self.notes.append(f"resumed: {n} attempts on disk, {len(finished) + len(late)} trajectories finished")
 
     # ---------------------------------------------------------------- steps
     def _step(self, live: list[Slot]) -> int:
-        hints = [self.tutor.hint(s.problem, s.student.trajectory) if self.tutor is not None else None
-                 for s in live]
-        requests = [s.student.prepare(h) for s, h in zip(live, hints)]
-        completions = self.backend.generate(requests)  # the one batched call of this step
-        if len(completions) != len(requests):
-            raise RuntimeError(f"backend returned {len(completions)} completions for {len(requests)} requests")
-        ok = [i for i, c in enumerate(completions) if c.finish_reason != "error"]
-        parsed = {i: live[i].student.parse(completions[i]) for i in ok}
-        grades = self.grader.grade_many([(live[i].problem, parsed[i][0]) for i in ok]) if ok else []
-        grade_of = dict(zip(ok, grades))
-        records: list[AttemptRecord] = []
-        for i, slot in enumerate(live):
-            if i in grade_of:
-                code, submitted = parsed[i]
-                att = slot.student.record(requests[i], completions[i], grade_of[i], code, submitted)
-                assert att is not None
-                records.append(AttemptRecord(student_id=slot.student_id, persona_id=slot.persona.id,
-                                             problem_id=slot.problem.id, **att.model_dump()))
-            else:
-                slot.student.record(requests[i], None, None, error=completions[i].text or "backend error")
-        append_lines(self.out / ATTEMPTS_FILE, records)
+        hints = self._hints(live)
+        attempts = run_step([s.student for s in live], self.backend, self.grader, hints)
+        records = [AttemptRecord.of(slot, att) for slot, att in zip(live, attempts) if att is not None]
+        self.attempts_store.append(records)
         done = [s for s in live if s.student.done and not s.written]
-        append_lines(self.out / TRAJECTORIES_FILE, [s.student.trajectory for s in done])
+        self.trajectories_store.append([s.student.trajectory for s in done])
         for s in done:
             s.written = True
+        if self.on_attempt is not None:
+            for rec in records:
+                self.on_attempt(rec)
         return len(records)
+
+    def _hints(self, live: list[Slot]) -> list[Optional[str]]:
+        """The tutor's hint for each live slot; an async tutor's are awaited together."""
+        if self.tutor is None:
+            return [None] * len(live)
+        hints = [self.tutor.hint(s.problem, s.student.trajectory) for s in live]
+        if any(inspect.isawaitable(h) for h in hints):
+            async def gather() -> list[Optional[str]]:
+                return [await h if inspect.isawaitable(h) else h for h in hints]
+
+            hints = asyncio.run(gather())
+        return hints
 
     def run(self, *, progress: bool = True, console: Any = None,
             max_steps: Optional[int] = None) -> list[Trajectory]:
@@ -279,7 +327,8 @@ class Cohort:
 
 def run_cohort(backend: Any, grader: Any, problems: dict[str, Problem], personas: Iterable[Persona],
                config: CohortConfig, out_dir: Union[str, Path], *, tutor: Any = None,
-               progress: bool = True, console: Any = None) -> list[Trajectory]:
+               progress: bool = True, console: Any = None,
+               on_attempt: Optional[Callable[[AttemptRecord], None]] = None) -> list[Trajectory]:
     """Convenience wrapper: ``Cohort(...).run()``."""
-    return Cohort(backend, grader, problems, personas, config, out_dir, tutor=tutor).run(
+    return Cohort(backend, grader, problems, personas, config, out_dir, tutor=tutor, on_attempt=on_attempt).run(
         progress=progress, console=console)

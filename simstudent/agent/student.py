@@ -6,7 +6,8 @@ autograder's feedback on them), samples one completion, parses the code out of i
 grades that code in the sandbox and records an :class:`~simstudent.schema.Attempt`.
 It stops when the model emits ``<SUBMIT>``, when the code passes every test (a
 student whose autograder run is all green is done; ``stop_on_pass``), when it stalls
-(the same code, normalised, ``stall_repeats`` times in a row), at ``max_attempts``,
+(the same code up to comments and layout - :func:`simstudent.metrics.normalise.normalise_code` -
+``stall_repeats`` times in a row), at ``max_attempts``,
 or when the backend fails.
 
 The step API (:meth:`SimulatedStudent.next_attempt`) lets a caller - a tutor, a
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Optional, Sequence
 
@@ -27,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from simstudent.agent.prompting import PromptSettings, build_request, extract_code, resolve_template
 from simstudent.agent.timing import DEFAULT_START, GapSampler
 from simstudent.models.errors import BackendError
+from simstudent.metrics.normalise import normalise_code
 from simstudent.models.base import Backend, Completion, GenerationRequest, SamplingParams
 from simstudent.schema import Attempt, GradeResult, Persona, Problem, StopReason, Trajectory
 
@@ -38,23 +41,30 @@ class StudentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    template: Optional[str] = None  # None: the adapter's template, else the loop template
-    chat: Optional[bool] = None  # None: chat for the loop template on a base/instruct model
-    sampling: SamplingParams = Field(default_factory=lambda: SamplingParams(max_new_tokens=DEFAULT_MAX_NEW_TOKENS))
-    adapter: Optional[str] = None  # an adapter directory or a name the backend knows
-    adapter_name: Optional[str] = None  # what requests call it (default: ``adapter``), e.g. a vLLM LoRA module name
-    model: str = ""  # recorded in trajectories
-    max_attempts: int = Field(8, ge=1)
-    stall_repeats: int = Field(3, ge=2)
-    stop_on_pass: bool = True
-    seed: int = 0
-    prompt: PromptSettings = Field(default_factory=PromptSettings)
-    gap_source: Optional[str] = None  # a dataset path for real gaps; None = default lognormal
-    max_gap_s: Optional[float] = None
-    start_time: datetime = DEFAULT_START
-    save_prompts: bool = True
-    # chat-loop only: start the answer with "<code>\n" + the skeleton's main signature line
-    prime_signature: bool = True
+    template: Optional[str] = Field(
+        None, description="Prompt template (chat-loop, ft-loop, ft-exp2-ctx, ...); default: the adapter's, else chat-loop.")
+    chat: Optional[bool] = Field(
+        None, description="Chat prompt for the loop template (None: chat, for instruct models; False: ft-loop raw text).")
+    sampling: SamplingParams = Field(
+        default_factory=lambda: SamplingParams(max_new_tokens=DEFAULT_MAX_NEW_TOKENS),
+        description="Sampling settings; each attempt's seed is derived from (seed, student, problem, attempt).")
+    adapter: Optional[str] = Field(
+        None, description="LoRA adapter folder (its simstudent.json picks the prompt template) or a name the server knows.")
+    adapter_name: Optional[str] = Field(
+        None, description="What requests call the adapter (default: adapter), e.g. a vLLM LoRA module name.")
+    model: str = Field("", description="Model name recorded in trajectories.")
+    max_attempts: int = Field(8, ge=1, description="Stop after this many attempts.")
+    stall_repeats: int = Field(3, ge=2, description="Stop when this many attempts in a row are the same code.")
+    stop_on_pass: bool = Field(True, description="Stop when an attempt passes every test.")
+    seed: int = Field(0, description="Seed for sampling and timestamps.")
+    prompt: PromptSettings = Field(default_factory=PromptSettings, description="What the prompt shows besides the problem.")
+    gap_source: Optional[str] = Field(
+        None, description="Dataset whose real inter-submission gaps time the attempts (default: lognormal, median 60 s).")
+    max_gap_s: Optional[float] = Field(None, description="Longest gap between two attempts, in seconds.")
+    start_time: datetime = Field(DEFAULT_START, description="Time of a trajectory's start (first attempt = start + a gap).")
+    save_prompts: bool = Field(True, description="Store each attempt's prompt on it.")
+    prime_signature: bool = Field(
+        True, description="chat-loop only: start the answer with <code> and the main function's signature line.")
 
 
 def derive_seed(seed: int, *parts: Any) -> int:
@@ -65,12 +75,6 @@ def derive_seed(seed: int, *parts: Any) -> int:
     """
     text = "\x1f".join(str(p) for p in (seed, *parts))
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") >> 1
-
-
-def normalise_code(code: str) -> str:
-    """Code with trailing spaces and blank lines removed: what counts as 'the same'."""
-    lines = [line.rstrip() for line in code.replace("\r\n", "\n").split("\n")]
-    return "\n".join(line for line in lines if line.strip())
 
 
 def stop_reason_for(attempts: Sequence[Attempt], max_attempts: int, stall_repeats: int,
@@ -199,6 +203,9 @@ class SimulatedStudent:
             timestamp=self.gaps.timestamp_after(previous, rng, self.config.start_time),
             hint=self._pending_hint,
             prompt=render_request(request) if self.config.save_prompts else None,
+            finish_reason=finish_reason(completion, submitted),
+            completion_tokens=completion.completion_tokens,
+            sampling=sampling_settings(request, completion),
         )
         traj.attempts.append(attempt)
         self._pending_hint = None
@@ -213,21 +220,34 @@ class SimulatedStudent:
         On a backend failure the trajectory stops with ``"error"`` and this raises
         ``RuntimeError``.
         """
-        request = self.prepare(extra_feedback)
+        from simstudent.agent.step import run_step
+
         try:
-            completions = self.backend.generate([request])
-            completion = completions[0]
-            if completion.finish_reason == "error":
-                raise BackendError(completion.text or "backend reported an error")
+            attempt = run_step([self], self.backend, self.grader, [extra_feedback])[0]
         except Exception as exc:  # any backend failure ends the trajectory, recorded
-            self.record(request, None, None, error=f"{type(exc).__name__}: {exc}")
+            if not self.done:
+                self.record(self.prepare(extra_feedback), None, None, error=f"{type(exc).__name__}: {exc}")
             raise BackendError(f"backend failed: {exc}") from exc
-        code, submitted = self.parse(completion)
-        assert self.problem is not None
-        grade = self.grader.grade(self.problem, code)
-        attempt = self.record(request, completion, grade, code, submitted)
-        assert attempt is not None
+        if attempt is None:
+            raise BackendError(f"backend failed: {self.trajectory.meta.get('error')}")
         return attempt
+
+
+def finish_reason(completion: Completion, submitted: bool) -> str:
+    """The attempt's finish reason: "length" when the token limit cut it (even if a
+    ``<SUBMIT>`` came before the cut), else "submit" or "stop"."""
+    if completion.finish_reason == "length":
+        return "length"
+    return "submit" if submitted else "stop"
+
+
+def sampling_settings(request: GenerationRequest, completion: Completion) -> dict[str, Any]:
+    """The sampling settings an attempt ran with: what the backend reports it used
+    (``Completion.settings``) when it does, else what the request asked for."""
+    reported = getattr(completion, "settings", None)
+    if reported:
+        return dict(reported)
+    return {k: v for k, v in asdict(request.sampling).items() if v is not None}
 
 
 def render_request(request: GenerationRequest) -> str:

@@ -12,14 +12,17 @@ with ``TUTORS.register("mine", "package.module:MyTutor")``.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import re
 from pathlib import Path
-from typing import Any, Iterable, Optional, Protocol, Union, runtime_checkable
+from typing import Any, Optional, Protocol, Union, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from simstudent.agent.summary import CohortOutcome, PairedDifference, paired_difference, passed, summarise
 from simstudent.registry import Registry
-from simstudent.schema import GradeResult, Persona, Problem, Trajectory
+from simstudent.schema import Persona, Problem, Trajectory
 
 
 @runtime_checkable
@@ -37,6 +40,34 @@ TUTORS.register("rule_based", "simstudent.agent.tutor:RuleBasedTutor")
 def get_tutor(name: str, **kwargs: Any) -> Tutor:
     """An instance of the tutor registered as ``name``."""
     return TUTORS.get(name)(**kwargs)
+
+
+class TutorFingerprint(BaseModel):
+    """What identifies a tutor's behaviour, recorded in a cohort's manifest so that a
+    changed tutor is never silently resumed into old attempts."""
+
+    name: str = Field(description="the tutor's name attribute, else its class name")
+    version: Optional[str] = Field(None, description="the tutor's `version` attribute, when it has one")
+    source_sha256: Optional[str] = Field(
+        None, description="hash of the tutor class's source when it has no version (None: source not available)")
+
+
+def tutor_name(tutor: Any) -> str:
+    return str(getattr(tutor, "name", None) or type(tutor).__name__)
+
+
+def tutor_fingerprint(tutor: Any) -> TutorFingerprint:
+    """The tutor's name plus its ``version`` attribute or, without one, a hash of its
+    class's source code (so editing the tutor changes the fingerprint)."""
+    version = getattr(tutor, "version", None)
+    if version is not None:
+        return TutorFingerprint(name=tutor_name(tutor), version=str(version))
+    try:
+        source = inspect.getsource(type(tutor))
+    except (OSError, TypeError):  # defined interactively: no file to hash
+        source = None
+    digest = hashlib.sha256(source.encode("utf-8")).hexdigest() if source else None
+    return TutorFingerprint(name=tutor_name(tutor), source_sha256=digest)
 
 
 def _short(text: Optional[str], limit: int = 120) -> str:
@@ -98,51 +129,13 @@ class RuleBasedTutor:
 # ---------------------------------------------------------------- comparison
 
 
-def _passed(grade: Optional[GradeResult]) -> bool:
-    return grade is not None and grade.error_type == "no_error"
-
-
-class CohortOutcome(BaseModel):
-    """Outcome measures of one cohort run."""
-
-    trajectories: int
-    attempts: int
-    pass_rate: float  # share of trajectories whose final attempt passes every test
-    mean_attempts_to_pass: Optional[float]  # over trajectories that ever pass (1 = first attempt)
-    give_up_rate: float  # share that stopped without passing
-    mean_final_test_pass_rate: float  # mean passed/total of final attempts
-    hints: int = 0
-    stop_reasons: dict[str, int] = Field(default_factory=dict)
-
-
-def summarise(trajectories: Iterable[Trajectory]) -> CohortOutcome:
-    """Pass rate, attempts to pass, give-up rate of finished trajectories."""
-    trajs = [t for t in trajectories if t.attempts]
-    n = len(trajs) or 1
-    to_pass = [next(a.index for a in t.attempts if _passed(a.grade)) + 1
-               for t in trajs if any(_passed(a.grade) for a in t.attempts)]
-    stops: dict[str, int] = {}
-    for t in trajs:
-        stops[str(t.stop_reason)] = stops.get(str(t.stop_reason), 0) + 1
-    finals = [t.attempts[-1].grade for t in trajs]
-    return CohortOutcome(
-        trajectories=len(trajs),
-        attempts=sum(len(t.attempts) for t in trajs),
-        pass_rate=sum(_passed(g) for g in finals) / n,
-        mean_attempts_to_pass=sum(to_pass) / len(to_pass) if to_pass else None,
-        give_up_rate=sum(not _passed(g) for g in finals) / n,
-        mean_final_test_pass_rate=sum(g.pass_rate for g in finals if g is not None) / n,
-        hints=sum(1 for t in trajs for a in t.attempts if a.hint),
-        stop_reasons=dict(sorted(stops.items())),
-    )
-
-
 class TutorComparison(BaseModel):
     """The same cohort without and with a tutor."""
 
     tutor: str
     without: CohortOutcome
     with_tutor: CohortOutcome
+    differences: list[PairedDifference] = Field(default_factory=list)
     out_dir: str = ""
 
     @property
@@ -166,11 +159,22 @@ class TutorComparison(BaseModel):
             ("hints shown", str(w.hints), str(t.hints)),
             ("pass rate (final attempt passes)", fmt(w.pass_rate), fmt(t.pass_rate)),
             ("mean attempts to pass", fmt(w.mean_attempts_to_pass, False), fmt(t.mean_attempts_to_pass, False)),
-            ("give-up rate (stopped unpassed)", fmt(w.give_up_rate), fmt(t.give_up_rate)),
+            ("gave up (stopped unpassed before the budget)", fmt(w.give_up_rate), fmt(t.give_up_rate)),
             ("mean test pass rate, final attempt", fmt(w.mean_final_test_pass_rate),
              fmt(t.mean_final_test_pass_rate)),
+            ("truncated attempts", str(w.truncated_attempts), str(t.truncated_attempts)),
             ("stop reasons", _stops(w.stop_reasons), _stops(t.stop_reasons)),
         ]
+
+    def difference_rows(self) -> list[tuple[str, str, str]]:
+        """(measure, paired mean difference, confidence interval) as text."""
+        rows = []
+        for d in self.differences:
+            mean = "-" if d.mean is None else f"{100 * d.mean:+.1f} pp"
+            ci = ("-" if d.ci_low is None or d.ci_high is None else
+                  f"[{100 * d.ci_low:+.1f}, {100 * d.ci_high:+.1f}] pp ({100 * d.confidence:.0f} %, n={d.n})")
+            rows.append((d.measure, mean, ci))
+        return rows
 
 
 def _stops(d: dict[str, int]) -> str:
@@ -185,7 +189,7 @@ def compare_with_tutor(problems: dict[str, Problem], personas: list[Persona], tu
     GapSampler shared by both (default: from ``config.student``)."""
     from simstudent.agent.cohort import Cohort
 
-    name = tutor if isinstance(tutor, str) else getattr(tutor, "name", type(tutor).__name__)
+    name = tutor if isinstance(tutor, str) else tutor_name(tutor)
     tutor_obj = get_tutor(tutor) if isinstance(tutor, str) else tutor
     out = Path(out_dir)
     base_cfg = config.model_copy(update={"tutor": None})
@@ -195,4 +199,24 @@ def compare_with_tutor(problems: dict[str, Problem], personas: list[Persona], tu
     with_t = Cohort(backend, grader, problems, personas, with_cfg, out / f"with-{name}",
                     tutor=tutor_obj, gaps=gaps).run(progress=progress, console=console)
     return TutorComparison(tutor=name, without=summarise(without), with_tutor=summarise(with_t),
-                           out_dir=str(out))
+                           differences=paired_differences(without, with_t), out_dir=str(out))
+
+
+def paired_differences(without: list[Trajectory], with_tutor: list[Trajectory]) -> list[PairedDifference]:
+    """Per (student, problem) pair: with minus without, for passing and for the final
+    attempt's test pass rate (see :func:`simstudent.agent.summary.paired_difference`)."""
+    a = {(t.student_id, t.problem_id): t for t in without if t.attempts}
+    b = {(t.student_id, t.problem_id): t for t in with_tutor if t.attempts}
+    keys = sorted(set(a) & set(b))
+
+    def final(t: Trajectory) -> Any:
+        return t.attempts[-1].grade
+
+    def rate(t: Trajectory) -> float:
+        return final(t).pass_rate if final(t) is not None else 0.0
+
+    return [
+        paired_difference("pass rate (final attempt passes)",
+                          [float(passed(final(a[k]))) for k in keys], [float(passed(final(b[k]))) for k in keys]),
+        paired_difference("test pass rate, final attempt", [rate(a[k]) for k in keys], [rate(b[k]) for k in keys]),
+    ]

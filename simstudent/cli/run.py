@@ -1,5 +1,9 @@
-"""``simstudent run`` (one simulated student, live) and ``simstudent cohort`` (many,
-batched, resumable; optionally with a tutor, or compared without/with one)."""
+"""``simstudent run`` (one simulated student, live), ``simstudent cohort`` (many,
+batched, resumable; optionally with a tutor, or compared without/with one) and
+``simstudent cohort-report`` (a cohort folder's summary and degeneration figures).
+
+``run`` and ``cohort`` share their options (defined once below); help texts come
+from the config models' field descriptions."""
 
 from __future__ import annotations
 
@@ -9,20 +13,48 @@ from typing import Any, Optional
 import typer
 from pydantic import ValidationError
 
+from simstudent.agent.student import DEFAULT_MAX_NEW_TOKENS, StudentConfig
 from simstudent.cli._common import console, err_console, fail, one_line, print_json
 from simstudent.errors import InputError, NotFoundError, SimstudentError
+from simstudent.models.base import SamplingParams
 from simstudent.models.errors import BackendError
 
-_BACKEND_HELP = ("Generation backend: hf (transformers, CPU/GPU), vllm, openai (any OpenAI-compatible "
-                 "server, e.g. `vllm serve ... --enable-lora`), or package.module:Class.")
-_MODEL_HELP = "Model: 'default' (offline SmolLM2-135M-Instruct), a Hugging Face id/path, or a server's model name."
-_ADAPTER_HELP = "LoRA adapter folder (its simstudent.json picks the prompt template) or a name the server knows."
-_SKIP_HELP = "With --data: skip malformed rows (counted, the first few named) instead of stopping at the first."
-_DATA_HELP = "A dataset (ProgSnap2 folder, CSV, JSONL): personas are its students (e.g. --data ../shared/data/itap)."
-_TEMPLATE_HELP = "Prompt template (chat-loop, ft-loop, ft-exp2-ctx, ...); default: the adapter's, else chat-loop."
-_THREADS_HELP = ("hf backend: CPU threads for torch (default: half the cores, at least 1; torch's "
-                 "spinning threads slow down many times over when they compete with the grader or other jobs).")
-_GAPS_HELP = "Dataset whose real inter-submission gaps time the attempts (default: lognormal, median 60 s)."
+_F = StudentConfig.model_fields
+_SAMPLING = SamplingParams()
+
+
+def _flag(name: str, help: str) -> Any:
+    # metavar="" keeps typer from printing a "<bool>" type next to an on/off flag.
+    return typer.Option(False, name, help=help, metavar="")
+
+
+# ---------------------------------------------------------------- options shared by run and cohort
+DATA = typer.Option(None, "--data", help="A dataset (ProgSnap2 folder, CSV, JSONL) whose students can be personas "
+                    "(plain id, or <dataset>:<id> such as itap:S002), e.g. --data ../shared/data/itap.")
+SKIP_BAD_ROWS = typer.Option(False, "--skip-bad-rows", metavar="", help="With --data: skip malformed rows "
+                             "(counted, the first few named) instead of stopping at the first.")
+MODEL = typer.Option("default", "--model", help="Model: 'default' (offline SmolLM2-135M-Instruct), a Hugging Face "
+                     "id/path, or a server's model name.")
+ADAPTER = typer.Option(None, "--adapter", help=_F["adapter"].description)
+BACKEND = typer.Option("hf", "--backend", help="Generation backend: hf (transformers, CPU/GPU), vllm, openai (any "
+                       "OpenAI-compatible server, e.g. `vllm serve ... --enable-lora`), or package.module:Class.")
+BASE_URL = typer.Option(None, "--base-url", help="Server URL for --backend openai.")
+TEMPLATE = typer.Option(None, "--template", help=_F["template"].description)
+MAX_ATTEMPTS = typer.Option(_F["max_attempts"].default, "--max-attempts", min=1, help=_F["max_attempts"].description)
+SEED = typer.Option(0, "--seed", help=_F["seed"].description)
+TEMPERATURE = typer.Option(_SAMPLING.temperature, "--temperature", min=0.0, help="Sampling temperature.")
+TOP_P = typer.Option(_SAMPLING.top_p, "--top-p", min=0.0, max=1.0, help="Nucleus sampling: keep the smallest set of "
+                     "tokens whose probabilities sum to this.")
+TOP_K = typer.Option(_SAMPLING.top_k, "--top-k", min=0, help="Sample among this many most likely tokens (0 = all).")
+MIN_P = typer.Option(_SAMPLING.min_p, "--min-p", min=0.0, max=1.0, help="Drop tokens below this share of the most "
+                     "likely token's probability.")
+MAX_NEW_TOKENS = typer.Option(DEFAULT_MAX_NEW_TOKENS, "--max-new-tokens", min=1, help="Tokens per attempt at most; "
+                              "an attempt cut here is recorded as truncated (finish reason 'length').")
+GAPS = typer.Option(None, "--gaps", help=_F["gap_source"].description)
+THREADS = typer.Option(None, "--threads", min=1, help="hf backend: CPU threads for torch (default: half the cores, at "
+                       "least 1; torch's spinning threads slow down many times over when they compete with the grader).")
+NO_CONTEXT = _flag("--no-context", "Do not show the persona's work on an earlier problem.")
+KEEP_GOING = _flag("--keep-going", "Do not stop when all tests pass (only at <SUBMIT>, a stall or the attempt budget).")
 
 
 def make_backend(backend: str, model: str, base_url: Optional[str] = None,
@@ -35,19 +67,17 @@ def make_backend(backend: str, model: str, base_url: Optional[str] = None,
                                        batch_size=batch_size, num_threads=threads))
 
 
-def _persona(persona_id: str, dataset: Any) -> Any:
-    from simstudent.problems import load_persona
-    from simstudent.schema import Persona
-
-    return Persona.from_dataset(dataset, persona_id) if dataset is not None else load_persona(persona_id)
-
-
-def _load_data(data: Path, skip_bad_rows: bool) -> Any:
+def _load_data(data: Optional[Path], skip_bad_rows: bool = False) -> tuple[Any, dict[str, Any]]:
+    """(dataset, {name: dataset}) for --data, or (None, {}); the importer's notes and
+    repairs are printed."""
+    if data is None:
+        return None, {}
+    from simstudent.agent.personas import dataset_names
     from simstudent.cli.data import load_for_cli, print_provenance
 
     dataset = load_for_cli(data, None, skip_bad_rows)
     print_provenance(dataset, err_console)
-    return dataset
+    return dataset, {n: dataset for n in dataset_names(dataset, data)}
 
 
 def _problem(problem_id: str, data: Optional[Path]) -> Any:
@@ -61,20 +91,24 @@ def _problem(problem_id: str, data: Optional[Path]) -> Any:
     return find_problem(problem_id)
 
 
-def _student_config(*, model: str, adapter: Optional[str], template: Optional[str], max_attempts: int,
-                    seed: int, temperature: Optional[float], max_new_tokens: int, gaps: Optional[Path],
-                    save_prompts: bool, no_context: bool, stop_on_pass: bool) -> Any:
-    from simstudent.agent.prompting import PromptSettings
-    from simstudent.agent.student import StudentConfig
-    from simstudent.models.base import SamplingParams
+def _check_gaps(gaps: Optional[Path]) -> None:
+    if gaps is not None and not gaps.exists():
+        fail(f"--gaps {gaps}: no such file or folder (give a dataset with timestamps, or leave --gaps out "
+             "for the default lognormal gaps)")
 
-    sampling = SamplingParams(max_new_tokens=max_new_tokens)
-    if temperature is not None:
-        sampling.temperature = temperature
+
+def _student_config(*, model: str, adapter: Optional[str], template: Optional[str], max_attempts: int,
+                    seed: int, temperature: float, top_p: float, top_k: int, min_p: float,
+                    max_new_tokens: int, gaps: Optional[Path], save_prompts: bool, no_context: bool,
+                    keep_going: bool) -> StudentConfig:
+    from simstudent.agent.prompting import PromptSettings
+
+    sampling = SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,
+                              max_new_tokens=max_new_tokens)
     return StudentConfig(template=template, adapter=adapter, model=model, max_attempts=max_attempts,
                          seed=seed, sampling=sampling, gap_source=str(gaps) if gaps else None,
                          save_prompts=save_prompts, prompt=PromptSettings(context=not no_context),
-                         stop_on_pass=stop_on_pass)
+                         stop_on_pass=not keep_going)
 
 
 def _server_adapter_name(cfg: Any, backend: str) -> None:
@@ -91,13 +125,15 @@ def _server_adapter_name(cfg: Any, backend: str) -> None:
     cfg.adapter_name = load_adapter_meta(folder).name
 
 
-def _data_gaps(cfg: Any, dataset: Any, data: Optional[Path]) -> Any:
-    """With --data and no --gaps, time attempts by that dataset's real gaps (recorded
-    in the config as the gap source)."""
-    if dataset is None or cfg.gap_source:
-        return None
+def _gap_sampler(cfg: Any, dataset: Any, data: Optional[Path]) -> Any:
+    """The gap sampler: --gaps, else --data's real gaps when it has timestamps (then
+    recorded in the config as the gap source), else None (the default lognormal)."""
     from simstudent.agent.timing import GapSampler
 
+    if cfg.gap_source:
+        return GapSampler.from_dataset(cfg.gap_source, max_gap_s=cfg.max_gap_s)
+    if dataset is None:
+        return None
     try:
         sampler = GapSampler.from_dataset(dataset)
     except InputError:  # no timestamps (e.g. Dublin): keep the default distribution
@@ -106,71 +142,51 @@ def _data_gaps(cfg: Any, dataset: Any, data: Optional[Path]) -> Any:
     return sampler
 
 
-def _show_attempt(attempt: Any, previous: Optional[Any]) -> None:
-    import Levenshtein
-    from rich.panel import Panel
-    from rich.syntax import Syntax
-    from rich.text import Text
-    from rich.console import Group
+# User mistakes: our own errors, and pydantic's (a bad option value in a config model).
+_USER_ERRORS = (SimstudentError, ValidationError)
 
-    g = attempt.grade
-    colour = {"no_error": "green", "logical": "yellow", "runtime": "red", "compile": "magenta"}.get(
-        g.error_type if g else "", "white")
-    dist = "-" if previous is None else str(Levenshtein.distance(previous.code, attempt.code))
-    title = (f"attempt {attempt.index + 1}  [{colour}]{g.error_type if g else 'ungraded'}[/]  "
-             f"passed {g.passed}/{g.total} ({100 * g.pass_rate:.0f} %)  edit distance {dist}"
-             + ("  [bold]<SUBMIT>[/]" if attempt.submitted else "")) if g else f"attempt {attempt.index + 1}"
-    parts: list[Any] = []
-    if attempt.hint:
-        parts.append(Text(f"hint shown: {attempt.hint}", style="cyan"))
-    code = attempt.code if attempt.code.strip() else "# (no code in the completion)"
-    parts.append(Syntax(code, "python", line_numbers=False, word_wrap=True))
-    if g and g.feedback:
-        parts.append(Text(g.feedback.strip(), style="dim"))
-    console.print(Panel(Group(*parts), title=title, title_align="left", border_style=colour))
+
+def _message(exc: BaseException) -> str:
+    return one_line(exc)
 
 
 def run_cmd(
     problem: str = typer.Option(..., "--problem", help="Problem id (e.g. hw04_q2) or course/id."),
-    persona: str = typer.Option(..., "--persona", help="Persona id (simstudent/scenarios/personas) or, with --data, a student id."),
-    data: Optional[Path] = typer.Option(None, "--data", help=_DATA_HELP),
-    skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help=_SKIP_HELP),
-    model: str = typer.Option("default", "--model", help=_MODEL_HELP),
-    adapter: Optional[str] = typer.Option(None, "--adapter", help=_ADAPTER_HELP),
-    backend: str = typer.Option("hf", "--backend", help=_BACKEND_HELP),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="Server URL for --backend openai."),
-    template: Optional[str] = typer.Option(None, "--template", help=_TEMPLATE_HELP),
-    max_attempts: int = typer.Option(8, "--max-attempts", min=1, help="Stop after this many attempts."),
-    seed: int = typer.Option(0, "--seed", help="Seed for sampling and timestamps."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (default 0.7)."),
-    max_new_tokens: int = typer.Option(192, "--max-new-tokens", min=1, help="Tokens per attempt at most."),
-    gaps: Optional[Path] = typer.Option(None, "--gaps", help=_GAPS_HELP),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help=_THREADS_HELP),
-    no_context: bool = typer.Option(False, "--no-context", help="Do not show the persona's past work."),
-    keep_going: bool = typer.Option(False, "--keep-going", help="Do not stop when all tests pass (only at <SUBMIT>, stall, max)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Trajectory JSON (default runs/run-<problem>-<persona>-<seed>.json)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the trajectory JSON to stdout instead of panels."),
+    persona: str = typer.Option(..., "--persona", help="Persona: a bundled one (student_123), or with --data a "
+                                "student id or <dataset>:<id> (e.g. itap:S002)."),
+    data: Optional[Path] = DATA, skip_bad_rows: bool = SKIP_BAD_ROWS, model: str = MODEL,
+    adapter: Optional[str] = ADAPTER, backend: str = BACKEND,
+    base_url: Optional[str] = BASE_URL, template: Optional[str] = TEMPLATE, max_attempts: int = MAX_ATTEMPTS,
+    seed: int = SEED, temperature: float = TEMPERATURE, top_p: float = TOP_P, top_k: int = TOP_K,
+    min_p: float = MIN_P, max_new_tokens: int = MAX_NEW_TOKENS, gaps: Optional[Path] = GAPS,
+    threads: Optional[int] = THREADS, no_context: bool = NO_CONTEXT, keep_going: bool = KEEP_GOING,
+    out: Optional[Path] = typer.Option(None, "--out", help="Trajectory JSON, rewritten after every attempt "
+                                       "(default runs/run-<problem>-<persona>-<seed>.json)."),
+    as_json: bool = _flag("--json", "Print the trajectory JSON to stdout instead of panels."),
 ) -> None:
     """Watch one simulated student work one problem: attempt, grade, feedback, again."""
+    from simstudent.agent.personas import resolve_persona
     from simstudent.agent.student import SimulatedStudent
+    from simstudent.cli._agent_view import show_attempt
+    from simstudent.data.jsonl import write_json_atomic
     from simstudent.grader import Grader
 
+    _check_gaps(gaps)
     try:
-        dataset = None
-        if data is not None:
-            dataset = _load_data(data, skip_bad_rows)
+        dataset, named = _load_data(data, skip_bad_rows)
         prob = _problem(problem, data)
-        pers = _persona(persona, dataset)
+        pers = resolve_persona(persona, named)
         cfg = _student_config(model=model, adapter=adapter, template=template, max_attempts=max_attempts,
-                              seed=seed, temperature=temperature, max_new_tokens=max_new_tokens, gaps=gaps,
-                              save_prompts=True, no_context=no_context, stop_on_pass=not keep_going)
+                              seed=seed, temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,
+                              max_new_tokens=max_new_tokens, gaps=gaps, save_prompts=True,
+                              no_context=no_context, keep_going=keep_going)
         _server_adapter_name(cfg, backend)
+        sampler = _gap_sampler(cfg, dataset, data)
         with err_console.status(f"loading model {model!r} ({backend})"):
             be = make_backend(backend, model, base_url, threads=threads)
-    except (SimstudentError, ValidationError, FileNotFoundError) as exc:
-        fail(one_line(exc))
-    out = out or Path("runs") / f"run-{prob.id}-{pers.id}-{seed}.json"
-    sampler = _data_gaps(cfg, dataset, data)
+    except _USER_ERRORS as exc:
+        fail(_message(exc))
+    out = out or Path("runs") / f"run-{prob.id.replace('/', '_')}-{pers.id.replace(':', '_')}-{seed}.json"
     with Grader() as grader:
         student = SimulatedStudent(be, grader, pers, cfg, gaps=sampler)
         if not as_json:
@@ -178,24 +194,33 @@ def run_cmd(
                          f"(model {model}, template {student.template.name}, seed {seed})")
         student.start(prob)
         previous = None
-        while not student.done:
-            with err_console.status(f"attempt {len(student.trajectory.attempts) + 1}: generating"):
-                try:
-                    attempt = student.next_attempt()
-                except BackendError as exc:
-                    err_console.print(f"[red]{exc}[/]")
-                    break
-            if not as_json:
-                _show_attempt(attempt, previous)
-            previous = attempt
+        try:
+            while not student.done:
+                with err_console.status(f"attempt {len(student.trajectory.attempts) + 1}: generating"):
+                    try:
+                        attempt = student.next_attempt()
+                    except BackendError as exc:
+                        err_console.print(f"[red]{exc}[/]")
+                        break
+                    finally:  # on disk as it goes: an interrupt keeps every attempt made
+                        write_json_atomic(out, student.trajectory)
+                if not as_json:
+                    show_attempt(attempt, previous)
+                previous = attempt
+        except KeyboardInterrupt:
+            n = len(student.trajectory.attempts)
+            err_console.print(f"interrupted: the {n} attempt(s) made are in {out}")
+            raise SystemExit(130)
     traj = student.trajectory
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(traj.model_dump_json(indent=2) + "\n", encoding="utf-8")
     if as_json:
         print_json(traj.model_dump(mode="json"))
         return
-    last = traj.attempts[-1].grade if traj.attempts else None
-    final = f"{last.error_type}, {last.passed}/{last.total} tests" if last else "no attempt"
+    last = traj.attempts[-1] if traj.attempts else None
+    if last is None or last.grade is None:
+        final = "no attempt"
+    else:
+        verdict = "cut by the token limit" if last.truncated else last.grade.error_type
+        final = f"{verdict}, {last.grade.passed}/{last.grade.total} tests"
     console.print(f"stopped: [bold]{traj.stop_reason}[/] after {len(traj.attempts)} attempt(s); "
                   f"final: {final}; trajectory written to {out}")
     if traj.stop_reason == "error":
@@ -208,34 +233,31 @@ def _split(text: str) -> list[str]:
 
 def cohort_cmd(
     problems: str = typer.Option(..., "--problems", help="Comma-separated problem ids."),
-    personas: str = typer.Option(..., "--personas", help="Comma-separated persona ids ('all' = every bundled persona) or, with --data, student ids."),
+    personas: str = typer.Option(..., "--personas", help="Comma-separated personas ('all' = every bundled one); "
+                                 "with --data also student ids or <dataset>:<id> (e.g. itap:S002)."),
     out: Path = typer.Option(..., "--out", help="Output folder (rerun the same command to resume)."),
     n_per_persona: int = typer.Option(1, "--n-per-persona", min=1, help="Simulated students per persona."),
-    data: Optional[Path] = typer.Option(None, "--data", help=_DATA_HELP),
-    skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help=_SKIP_HELP),
-    model: str = typer.Option("default", "--model", help=_MODEL_HELP),
-    adapter: Optional[str] = typer.Option(None, "--adapter", help=_ADAPTER_HELP),
-    backend: str = typer.Option("hf", "--backend", help=_BACKEND_HELP),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="Server URL for --backend openai."),
-    template: Optional[str] = typer.Option(None, "--template", help=_TEMPLATE_HELP),
-    max_attempts: int = typer.Option(8, "--max-attempts", min=1),
-    seed: int = typer.Option(0, "--seed"),
-    temperature: Optional[float] = typer.Option(None, "--temperature"),
-    max_new_tokens: int = typer.Option(192, "--max-new-tokens", min=1),
+    data: Optional[Path] = DATA, skip_bad_rows: bool = SKIP_BAD_ROWS, model: str = MODEL,
+    adapter: Optional[str] = ADAPTER, backend: str = BACKEND,
+    base_url: Optional[str] = BASE_URL, template: Optional[str] = TEMPLATE, max_attempts: int = MAX_ATTEMPTS,
+    seed: int = SEED, temperature: float = TEMPERATURE, top_p: float = TOP_P, top_k: int = TOP_K,
+    min_p: float = MIN_P, max_new_tokens: int = MAX_NEW_TOKENS, gaps: Optional[Path] = GAPS,
+    threads: Optional[int] = THREADS, no_context: bool = NO_CONTEXT, keep_going: bool = KEEP_GOING,
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="hf backend: sequences per forward pass."),
-    gaps: Optional[Path] = typer.Option(None, "--gaps", help=_GAPS_HELP),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help=_THREADS_HELP),
     tutor: Optional[str] = typer.Option(None, "--tutor", help="A registered tutor (rule_based) hints before each attempt."),
-    compare: bool = typer.Option(False, "--compare", help="With --tutor: run without and with it (same seeds) and compare."),
+    compare: bool = _flag("--compare", "With --tutor: run without and with it (same seeds) and compare."),
     export: Optional[str] = typer.Option(None, "--export", help="Also write progsnap2 (OUT/progsnap2/) or jsonl (OUT/cohort.jsonl)."),
-    save_prompts: bool = typer.Option(False, "--save-prompts", help="Store each attempt's prompt in attempts.jsonl."),
-    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
-    as_json: bool = typer.Option(False, "--json", help="Print the outcome summary as JSON."),
+    save_prompts: bool = _flag("--save-prompts", "Store each attempt's prompt in attempts.jsonl."),
+    no_progress: bool = _flag("--no-progress", "No progress bar."),
+    as_json: bool = _flag("--json", "Print the outcome summary as JSON."),
 ) -> None:
     """Many simulated students x problems, one batched generate call per step; resumable."""
     from simstudent.agent.cohort import Cohort, CohortConfig, CohortError
     from simstudent.agent.export import export_jsonl, export_progsnap2
-    from simstudent.agent.tutor import TUTORS, compare_with_tutor, get_tutor, summarise
+    from simstudent.agent.personas import resolve_persona
+    from simstudent.agent.summary import summarise
+    from simstudent.agent.tutor import TUTORS, compare_with_tutor, get_tutor
+    from simstudent.cli._agent_view import print_comparison, summary_table
     from simstudent.grader import Grader
 
     if export not in (None, "progsnap2", "jsonl"):
@@ -244,10 +266,9 @@ def cohort_cmd(
         fail("--compare needs --tutor NAME")
     if tutor and tutor not in TUTORS:
         fail(f"unknown tutor {tutor!r}; known: {', '.join(TUTORS.names())}")
+    _check_gaps(gaps)
     try:
-        dataset = None
-        if data is not None:
-            dataset = _load_data(data, skip_bad_rows)
+        dataset, named = _load_data(data, skip_bad_rows)
         pids = _split(problems)
         if personas.strip() == "all" and dataset is None:
             from simstudent.problems import list_personas
@@ -256,27 +277,31 @@ def cohort_cmd(
         else:
             persona_ids = _split(personas)
         probs = {p.id: p for p in (_problem(pid, data) for pid in pids)}
-        pers = [_persona(p, dataset) for p in persona_ids]
+        pers = [resolve_persona(p, named) for p in persona_ids]
         cfg = CohortConfig(
             problems=list(probs), personas=persona_ids, n_per_persona=n_per_persona,
             tutor=None if compare else tutor, data=str(data) if data else None,
             student=_student_config(model=model, adapter=adapter, template=template, max_attempts=max_attempts,
-                                    seed=seed, temperature=temperature, max_new_tokens=max_new_tokens,
-                                    gaps=gaps, save_prompts=save_prompts, no_context=False, stop_on_pass=True))
+                                    seed=seed, temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,
+                                    max_new_tokens=max_new_tokens, gaps=gaps, save_prompts=save_prompts,
+                                    no_context=no_context, keep_going=keep_going))
         _server_adapter_name(cfg.student, backend)
+        sampler = _gap_sampler(cfg.student, dataset, data)
         with err_console.status(f"loading model {model!r} ({backend})"):
             be = make_backend(backend, model, base_url, batch_size, threads)
-    except (SimstudentError, ValidationError, FileNotFoundError) as exc:
-        fail(one_line(exc))
+    except _USER_ERRORS as exc:
+        fail(_message(exc))
     progress = not no_progress
-    sampler = _data_gaps(cfg.student, dataset, data)
     try:
         with Grader() as grader:
             if compare:
                 assert tutor is not None
                 result = compare_with_tutor(probs, pers, tutor, backend=be, grader=grader, config=cfg,
                                             out_dir=out, progress=progress, console=err_console, gaps=sampler)
-                _print_comparison(result, as_json)
+                if as_json:
+                    print_json(result.model_dump(mode="json"))
+                else:
+                    print_comparison(result)
                 return
             cohort = Cohort(be, grader, probs, pers, cfg, out, tutor=get_tutor(tutor) if tutor else None,
                             gaps=sampler)
@@ -288,36 +313,55 @@ def cohort_cmd(
     for note in cohort.notes:
         err_console.print(f"[dim]{note}[/]")
     if export == "progsnap2":
-        where = export_progsnap2(trajs, out / "progsnap2")
-        err_console.print(f"exported ProgSnap2 to {where}")
+        err_console.print(f"exported ProgSnap2 to {export_progsnap2(trajs, out / 'progsnap2')}")
     elif export == "jsonl":
-        where = export_jsonl(trajs, out / "cohort.jsonl", probs, name=out.name)
-        err_console.print(f"exported JSONL dataset to {where}")
-    summary = summarise(trajs)
+        err_console.print(f"exported JSONL dataset to {export_jsonl(trajs, out / 'cohort.jsonl', probs, name=out.name)}")
     if as_json:
-        print_json(summary.model_dump(mode="json"))
+        print_json(summarise(trajs).model_dump(mode="json"))
         return
-    console.print(f"{summary.trajectories} trajectories, {summary.attempts} attempts; pass rate "
-                  f"{100 * summary.pass_rate:.1f} %, give-up rate {100 * summary.give_up_rate:.1f} %; "
-                  f"stop reasons: {summary.stop_reasons}; written to {out}")
+    console.print(summary_table(trajs, f"cohort {out}"))
 
 
-def _print_comparison(result: Any, as_json: bool) -> None:
+def cohort_report_cmd(
+    folder: Path = typer.Argument(..., help="A cohort folder (written by simstudent cohort)."),
+    as_json: bool = _flag("--json", "Print the summary and degeneration figures as JSON."),
+) -> None:
+    """Summary of a cohort folder's finished trajectories (stop reasons, pass rates,
+    attempts) and degeneration figures over every attempt on disk: the share that repeat
+    a line or block 3+ times in a row, that were cut by the token limit, and that define
+    the required function. Works on a cohort still running or interrupted."""
+    from simstudent.agent.cohort import (ATTEMPTS_FILE, AttemptRecord, load_cohort_config,
+                                         load_trajectories, read_records)
+    from simstudent.agent.summary import summarise
+    from simstudent.cli._agent_view import degeneration_lines, summary_table
+    from simstudent.metrics.degeneration import degeneration
+
+    try:
+        cfg = load_cohort_config(folder)
+        trajs = load_trajectories(folder)
+        attempts = read_records(folder / ATTEMPTS_FILE, AttemptRecord)  # finished trajectories or not
+    except SimstudentError as exc:
+        fail(one_line(exc))
+    data = Path(cfg.data) if cfg.data else None
+    names: dict[str, Optional[str]] = {}
+    for pid in cfg.problems:
+        try:
+            names[pid] = _problem(pid, data).function_name
+        except NotFoundError:
+            names[pid] = None  # spec not installed here: the function share leaves it out
+    report = degeneration((a.completion, a.code, a.finish_reason, names.get(a.problem_id)) for a in attempts)
     if as_json:
-        print_json(result.model_dump(mode="json"))
+        print_json({"summary": summarise(trajs).model_dump(mode="json"),
+                    "degeneration": {**report.model_dump(), "shares": report.shares()}})
         return
-    from rich.table import Table
-
-    table = Table(title=f"without vs with tutor {result.tutor!r}")
-    table.add_column("measure")
-    table.add_column("without", justify="right")
-    table.add_column(f"with {result.tutor}", justify="right")
-    for row in result.table_rows():
-        table.add_row(*row)
-    console.print(table)
+    console.print(summary_table(trajs, f"cohort {folder}: {len(trajs)} finished trajectories"))
+    console.print(f"degeneration, over all {report.attempts} attempts on disk:")
+    for line in degeneration_lines(report):
+        console.print(line)
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``run`` and ``cohort`` to the top-level app."""
+    """Add ``run``, ``cohort`` and ``cohort-report`` to the top-level app."""
     app.command("run")(run_cmd)
     app.command("cohort")(cohort_cmd)
+    app.command("cohort-report")(cohort_report_cmd)

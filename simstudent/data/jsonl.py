@@ -6,10 +6,11 @@ Dataset file layout (one JSON object per line)::
     {"kind": "problem", "problem": {...}}      # one line per problem
     {"kind": "stream", "stream": {...}}        # one line per stream
 
-Long runs (trajectories, grades, generations) write with :func:`append_jsonl`,
-one flushed and fsynced line per record, so a crash loses at most the line being
-written; :func:`read_jsonl` drops such a truncated last line with a warning and
-:func:`append_jsonl` repairs it before appending, so a run can resume.
+Long runs (cohorts, run folders, rollouts) keep their records in a
+:class:`JsonlStore`: typed (one pydantic model per file), append-only, fsynced per
+batch. A crash loses at most the batch being written; readers leave out such a torn
+last line and the next append cuts it off, so a run can resume. :func:`append_jsonl`
+and :func:`read_jsonl` are the one-record and warning-raising forms of the same.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional, Type, TypeVar, Union
+from typing import Any, Generic, Iterator, Optional, Sequence, Type, TypeVar, Union
 
 from pydantic import BaseModel, ValidationError
 
@@ -55,26 +56,17 @@ def _to_line(record: Union[BaseModel, dict[str, Any]]) -> str:
 
 
 def append_jsonl(path: Union[str, Path], record: Union[BaseModel, dict[str, Any]]) -> None:
-    """Append one record as one line, then flush and fsync.
+    """Append one record as one line, then flush and fsync (a one-record
+    :meth:`JsonlStore.append`).
 
     If the file ends in a partial line left by a crash, that fragment is cut off
     first (with a :class:`JsonlRecoveryWarning`) so the new record starts a clean line.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = _to_line(record).encode("utf-8")
-    with open(path, "ab+") as handle:
-        fixed = _fix_tail(handle, handle.seek(0, os.SEEK_END))
-        if fixed is not None and fixed[0] == "cut":
-            warnings.warn(
-                f"{path}: dropped a partial last line ({fixed[1]} bytes, from an interrupted write)",
-                JsonlRecoveryWarning,
-                stacklevel=2,
-            )
-        handle.seek(0, os.SEEK_END)
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    store: JsonlStore = JsonlStore(path)
+    note = store.repair()
+    if note and note.startswith("cut"):
+        warnings.warn(f"{store.path}: dropped a partial last line ({note})", JsonlRecoveryWarning, stacklevel=2)
+    store.append([record])
 
 
 def _fix_tail(handle, size: int) -> Optional[tuple[str, int]]:
@@ -127,6 +119,93 @@ def repair_tail(path: Union[str, Path]) -> Optional[str]:
     if action == "cut":
         return f"cut a torn last line ({nbytes} bytes) from {path.name}"
     return f"completed the last line of {path.name}"
+
+
+class JsonlStore(Generic[M]):
+    """One append-only JSONL file of typed records: the storage every long run uses
+    (cohorts, run folders, rollouts).
+
+    ``record`` is the pydantic model of one line (``None`` = plain JSON objects, for
+    files whose lines another module types). :meth:`append` writes a batch of lines,
+    then flushes and fsyncs once, so a kill loses at most the batch being written.
+    :meth:`read` returns every complete record; a torn *last* line (no newline, not
+    parseable: a kill mid-write) is left out and reported in :attr:`torn_line`, and
+    the next :meth:`append` (or :meth:`repair`) cuts it off. A bad line anywhere else
+    is damage, not an interrupted write: :class:`DataError` names file, line and field.
+    """
+
+    def __init__(self, path: Union[str, Path], record: Optional[Type[M]] = None) -> None:
+        self.path = Path(path)
+        self.record = record
+        self.torn_line: Optional[int] = None  # set by read()
+        self._repaired = False
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def repair(self) -> Optional[str]:
+        """Make the file end with a complete line (see :func:`repair_tail`)."""
+        self._repaired = True
+        return repair_tail(self.path)
+
+    def read(self) -> list[M]:
+        """Every complete record, in file order (``[]`` when the file does not exist)."""
+        self.torn_line = None
+        if not self.path.exists():
+            return []
+        out = []
+        for lineno, text, unterminated in iter_jsonl_lines(self.path):
+            try:
+                obj = _parse(self.path, lineno, text, self.record)
+                if self.record is None and not isinstance(obj, dict):
+                    raise DataError("expected a JSON object", file=self.path, line=lineno)
+            except DataError:
+                if unterminated:
+                    self.torn_line = lineno
+                    continue
+                raise
+            out.append(obj)
+        return out
+
+    def __iter__(self) -> Iterator[M]:
+        return iter(self.read())
+
+    def append(self, records: Sequence[Union[M, dict[str, Any]]]) -> None:
+        """Append one line per record; repair a torn tail first (once per store)."""
+        if not records:
+            return
+        if self.record is not None:
+            bad = [r for r in records if not isinstance(r, self.record)]
+            if bad:
+                raise TypeError(f"{self.path.name} holds {self.record.__name__} records, "
+                                f"not {type(bad[0]).__name__}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self._repaired:
+            self.repair()
+        data = "".join(_to_line(r) for r in records).encode("utf-8")
+        with open(self.path, "ab") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def append_one(self, record: Union[M, dict[str, Any]]) -> None:
+        self.append([record])
+
+
+def write_json_atomic(path: Union[str, Path], obj: Any) -> None:
+    """Write one JSON document via a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    if isinstance(obj, BaseModel):
+        text = obj.model_dump_json(indent=2)
+    else:
+        text = json.dumps(obj, indent=2, default=str)
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
 def _warn_truncated(path: Path, lineno: int, exc: DataError) -> None:

@@ -93,6 +93,7 @@ def rollout_streams(cfg: RolloutConfig, test: Dataset) -> list[Stream]:
 def run_rollouts(cfg: RolloutConfig, out: Path | str, *, backend: Any = None, grader: Any = None,
                  overwrite: bool = False, show_progress: bool = True) -> dict[str, Any]:
     """Run (or resume) the rollouts into ``out``; returns the metrics dict."""
+    from simstudent.agent.step import run_step
     from simstudent.agent.student import SimulatedStudent
     from simstudent.experiments.progress import Stage
 
@@ -104,7 +105,7 @@ def run_rollouts(cfg: RolloutConfig, out: Path | str, *, backend: Any = None, gr
     streams = rollout_streams(cfg, inputs.test)
     if not streams:
         raise InputError(f"{cfg.data.data}: no {cfg.data.split} stream is longer than the prefix ({cfg.prefix})")
-    done = {r["id"] for r in folder.records(TRAJECTORIES)}
+    done = {r.id for r in folder.records(TRAJECTORIES, RolloutRecord)}
     todo = [s for s in streams if _stream_id(s) not in done]
     own_grader = grader is None
     if grader is None:
@@ -123,7 +124,7 @@ def run_rollouts(cfg: RolloutConfig, out: Path | str, *, backend: Any = None, gr
                 pairs = [(inputs.problems[s.problem_id], sub.code) for s in todo for sub in s.submissions[: cfg.prefix]]
                 grades = iter(grader.grade_many(pairs))
                 live: list[tuple[Stream, Any]] = []
-                with folder.appender(TRAJECTORIES) as sink:
+                with folder.appender(TRAJECTORIES, RolloutRecord) as sink:
                     for s in todo:
                         prefix = [Attempt(index=i, code=sub.code, grade=next(grades))
                                   for i, sub in enumerate(s.submissions[: cfg.prefix])]
@@ -136,17 +137,10 @@ def run_rollouts(cfg: RolloutConfig, out: Path | str, *, backend: Any = None, gr
                     finished = len(streams) - len(todo) + (len(todo) - len(live))
                     bar(finished, len(streams))
                     while live:
-                        requests = [st.prepare() for _, st in live]
-                        completions = backend.generate(requests)
-                        parsed = [st.parse(c) for (_, st), c in zip(live, completions)]
-                        results = grader.grade_many(
-                            [(st.problem, code) for (_, st), (code, _) in zip(live, parsed)])
+                        # The agent's closed-loop step: one batched generate call, parallel grading.
+                        run_step([st for _, st in live], backend, grader)
                         still = []
-                        for (s, st), req, c, (code, sub), g in zip(live, requests, completions, parsed, results):
-                            if c.finish_reason == "error":
-                                st.record(req, None, None, error=c.error or "backend error")
-                            else:
-                                st.record(req, c, g, code, sub)
+                        for s, st in live:
                             if st.done:
                                 sink.write(_record(s, st.trajectory, cfg.prefix))
                                 finished += 1
@@ -162,10 +156,20 @@ def run_rollouts(cfg: RolloutConfig, out: Path | str, *, backend: Any = None, gr
             grader.close()
 
 
-def _record(stream: Stream, traj: Trajectory, prefix: int, skipped: bool = False) -> dict[str, Any]:
+class RolloutRecord(BaseModel):
+    """One line of a rollout run's trajectories.jsonl."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="student:problem of the real stream continued")
+    skipped: bool = Field(False, description="the real prefix already passed: nothing was generated")
+    trajectory: Trajectory
+
+
+def _record(stream: Stream, traj: Trajectory, prefix: int, skipped: bool = False) -> RolloutRecord:
     traj.meta["prefix_len"] = prefix
     traj.meta["real_student_id"] = stream.student_id
-    return {"id": _stream_id(stream), "skipped": skipped, "trajectory": traj.model_dump(mode="json")}
+    return RolloutRecord(id=_stream_id(stream), skipped=skipped, trajectory=traj)
 
 
 def continuation(traj: Trajectory, prefix: int) -> Trajectory:
@@ -174,7 +178,8 @@ def continuation(traj: Trajectory, prefix: int) -> Trajectory:
 
 
 def read_trajectories(folder: RunFolder) -> list[tuple[dict[str, Any], Trajectory]]:
-    return [(r, Trajectory.model_validate(r["trajectory"])) for r in folder.records(TRAJECTORIES)]
+    """(record as a dict, its trajectory) for every finished rollout."""
+    return [(r.model_dump(mode="json"), r.trajectory) for r in folder.records(TRAJECTORIES, RolloutRecord)]
 
 
-__all__: Sequence[str] = ["RolloutConfig", "run_rollouts", "continuation", "read_trajectories"]
+__all__: Sequence[str] = ["RolloutConfig", "RolloutRecord", "run_rollouts", "continuation", "read_trajectories"]

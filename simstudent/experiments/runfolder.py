@@ -8,8 +8,9 @@ Layout (one folder per run)::
     metrics.json       the summary the report reads (written last, atomically)
     embeddings.npz     float16 embeddings of every item in metrics.json (for Fig. 2)
 
-JSONL files are only ever appended to. A run killed mid-write can leave a torn last
-line; readers ignore it and :meth:`RunFolder.open_append` cuts it off before the
+JSONL files are only ever appended to, through the shared store
+(:class:`simstudent.data.jsonl.JsonlStore`). A run killed mid-write can leave a torn
+last line; readers ignore it and :meth:`RunFolder.appender` cuts it off before the
 next append, so a rerun of the same command picks up exactly where the last one
 stopped. A torn line anywhere else is corruption and raises an error naming the
 file and line.
@@ -18,10 +19,12 @@ file and line.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 from simstudent.errors import SimstudentError
+
+from simstudent.data.errors import DataError
+from simstudent.data.jsonl import JsonlStore, write_json_atomic
 
 CONFIG = "config.json"
 GENERATIONS = "generations.jsonl"
@@ -35,92 +38,43 @@ class RunFolderError(SimstudentError, ValueError):
     """A run folder that cannot be used as asked (bad file, config mismatch)."""
 
 
-def read_jsonl_records(path: Path) -> list[dict[str, Any]]:
-    """Every complete JSON line of ``path``; a torn *last* line is ignored.
+def _store(path: Path, record: Optional[type] = None) -> JsonlStore:
+    return JsonlStore(path, record)
+
+
+def read_jsonl_records(path: Path, record: Optional[type] = None) -> list[Any]:
+    """Every complete record of ``path`` (``record``: a pydantic model, else plain
+    dicts); a torn *last* line is left out.
 
     Raises :class:`RunFolderError` naming the file and line for a bad line that is
     followed by others (that is not an interrupted write but a damaged file).
     """
-    if not path.exists():
-        return []
-    records: list[dict[str, Any]] = []
-    with path.open("rb") as fh:
-        data = fh.read()
-    lines = data.split(b"\n")
-    # The piece after the last newline is either b"" (clean) or a torn write.
-    complete, tail = lines[:-1], lines[-1]
-    for lineno, raw in enumerate(complete, start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except ValueError as exc:
-            raise RunFolderError(f"{path}: line {lineno}: not valid JSON ({exc})") from None
-        if not isinstance(obj, dict):
-            raise RunFolderError(f"{path}: line {lineno}: expected a JSON object")
-        records.append(obj)
-    if tail.strip():
-        # A final line with no newline: the writer was killed mid-line, unless it
-        # happens to be complete JSON (a writer that died just before the newline).
-        try:
-            obj = json.loads(tail)
-        except ValueError:
-            return records
-        if isinstance(obj, dict):
-            records.append(obj)
-    return records
-
-
-def _cut_torn_tail(path: Path) -> None:
-    """Truncate ``path`` after its last newline (drop an interrupted write) and make
-    sure a complete-but-unterminated last line gets its newline."""
-    if not path.exists():
-        return
-    with path.open("rb+") as fh:
-        data = fh.read()
-        if not data or data.endswith(b"\n"):
-            return
-        cut = data.rfind(b"\n") + 1
-        tail = data[cut:]
-        try:
-            complete = isinstance(json.loads(tail), dict)
-        except ValueError:
-            complete = False
-        if complete:
-            fh.seek(0, os.SEEK_END)
-            fh.write(b"\n")
-        else:
-            fh.truncate(cut)
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to ``path`` via a temporary file and rename (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        return _store(path, record).read()
+    except DataError as exc:
+        where = f"line {exc.line}: " if exc.line is not None else ""
+        field = f"{exc.field}: " if exc.field else ""
+        raise RunFolderError(f"{path}: {where}{field}{exc.reason}") from None
 
 
 class JsonlAppender:
-    """Appends dict records to one JSONL file, one flushed line each."""
+    """Appends records to one JSONL file of a run folder (a thin handle on the
+    shared :class:`~simstudent.data.jsonl.JsonlStore`: torn tail cut on open, each
+    line flushed and fsynced)."""
 
-    def __init__(self, path: Path) -> None:
-        _cut_torn_tail(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, record: Optional[type] = None) -> None:
         self.path = path
-        self._fh = path.open("a", encoding="utf-8")
+        self._store = _store(path, record)
+        self._store.repair()
 
-    def write(self, record: dict[str, Any]) -> None:
-        # One write call per line, flushed, so a kill loses at most this line.
-        self._fh.write(json.dumps(record, default=str) + "\n")
-        self._fh.flush()
+    def write(self, record: Any) -> None:
+        self._store.append([record])
 
-    def write_many(self, records: Iterable[dict[str, Any]]) -> None:
-        for r in records:
-            self.write(r)
+    def write_many(self, records: Iterable[Any]) -> None:
+        self._store.append(list(records))
 
     def close(self) -> None:
-        self._fh.close()
+        pass  # every write is already on disk
 
     def __enter__(self) -> "JsonlAppender":
         return self
@@ -195,16 +149,18 @@ class RunFolder:
             raise RunFolderError(f"{path}: not valid JSON ({exc})") from None
 
     # -- records ----------------------------------------------------------------
-    def records(self, name: str) -> list[dict[str, Any]]:
-        """Complete records of one JSONL file of this run (torn last line ignored)."""
-        return read_jsonl_records(self.path / name)
+    def records(self, name: str, record: Optional[type] = None) -> list[Any]:
+        """Complete records of one JSONL file of this run (torn last line ignored),
+        as ``record`` (a pydantic model) or plain dicts."""
+        return read_jsonl_records(self.path / name, record)
 
     def done_ids(self, name: str, field: str = "id") -> set[str]:
         """The ids already written to ``name`` (what a resumed run skips)."""
         return {str(r[field]) for r in self.records(name) if field in r}
 
-    def appender(self, name: str) -> JsonlAppender:
-        return JsonlAppender(self.path / name)
+    def appender(self, name: str, record: Optional[type] = None) -> JsonlAppender:
+        """A handle that appends ``record`` lines (or dicts) to one JSONL file."""
+        return JsonlAppender(self.path / name, record)
 
     def iter_records(self, name: str) -> Iterator[dict[str, Any]]:
         yield from self.records(name)
