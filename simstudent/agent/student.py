@@ -54,6 +54,8 @@ class StudentConfig(BaseModel):
     save_prompts: bool = True
     # chat-loop only: start the answer with "<code>\n" + the skeleton's main signature line
     prime_signature: bool = True
+    solution_aware: bool = Field(False, description="Show the model the problem's reference solution, marked as the "
+                                 "instructor's solution the student has not seen (the *-loop-solution templates).")
 
 
 def derive_seed(seed: int, *parts: Any) -> int:
