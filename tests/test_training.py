@@ -190,7 +190,7 @@ def test_adapters_list_cli_and_bad_input(tmp_path: Path) -> None:
     empty = runner.invoke(app, ["adapters", "list", "--dir", str(tmp_path / "not-an-adapter")])
     assert "no adapters" in empty.stdout
     wrong = runner.invoke(app, ["train", "--data", str(tmp_path), "--exp", "exp3"])
-    assert wrong.exit_code == 2 and "--exp must be exp1 or exp2" in wrong.output
+    assert wrong.exit_code == 2 and "--exp must be exp1, exp2 or loop" in wrong.output
     mismatch = runner.invoke(app, ["train", "--data", str(tmp_path), "--exp", "exp2", "--template", "ft-exp1"])
     assert mismatch.exit_code == 2 and "is for exp1" in mismatch.output
 
