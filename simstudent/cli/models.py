@@ -39,7 +39,7 @@ def train(
     max_seq_len: int = typer.Option(2048, "--max-seq-len"),
     precision: str = typer.Option("auto", "--precision", help="auto (bf16 where the CPU/GPU has it), bf16, fp32."),
     batching: str = typer.Option("length-grouped", "--batching", help="length-grouped (fast) or fixed (reference)."),
-    micro_batch_tokens: int = typer.Option(2048, "--micro-batch-tokens", help="length-grouped: padded tokens per "
+    micro_batch_tokens: int = typer.Option(1024, "--micro-batch-tokens", help="length-grouped: padded tokens per "
                                            "micro-batch (bounds memory)."),
     loss: str = typer.Option("chunked", "--loss", help="chunked (completion positions only) or logits (reference)."),
     save_steps: int = typer.Option(50, "--save-steps", help="Checkpoint every N steps."),

@@ -46,7 +46,7 @@ class LoraTrainConfig(BaseModel):
     batching: Literal["length-grouped", "fixed"] = Field(
         "length-grouped", description="length-grouped: each step's examples, longest first, packed into "
         "micro-batches of at most micro_batch_tokens padded tokens; fixed: per_device_batch_size examples each.")
-    micro_batch_tokens: int = Field(2048, ge=16, description="length-grouped: padded tokens per micro-batch "
+    micro_batch_tokens: int = Field(1024, ge=16, description="length-grouped: padded tokens per micro-batch "
                                     "(bounds activation memory; one longer example still runs alone).")
     loss: Literal["chunked", "logits"] = Field(
         "chunked", description="chunked: project only completion positions onto the vocabulary, "
