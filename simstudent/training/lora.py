@@ -27,7 +27,7 @@ from simstudent.models.loading import load_model, load_tokenizer, pick_device, s
 from simstudent.schema import Example, Problem
 from simstudent.training.config import LoraTrainConfig
 from simstudent.training.dataset import build_features, fingerprint
-from simstudent.training.steps import chunked_supported, plan_micro_batches, step_loss
+from simstudent.training.steps import chunked_supported, padded_tokens, plan_micro_batches, step_loss
 
 CKPT_DIR = "checkpoints"
 STATE_FILE = "state.json"
@@ -234,7 +234,7 @@ def train_lora(
     log = (out / LOG_FILE).open("a")
     columns = [TextColumn("[bold]train[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
                TimeElapsedColumn(), TimeRemainingColumn()]
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     try:
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task("train", total=total_steps, completed=step, loss="-")
@@ -247,6 +247,7 @@ def train_lora(
                                         autocast=autocast, loss=loss_kind, chunk_tokens=config.loss_chunk_tokens,
                                         masked=masked)
                 real_tokens += sum(len(features[i].input_ids) for i in indices)
+                padded = padded_tokens(features, micro)
                 if config.max_grad_norm:
                     torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
                 opt.step()
@@ -259,7 +260,8 @@ def train_lora(
                 log.write(json.dumps({"step": step, "loss": round(loss, 6), "lr": sched.get_last_lr()[0],
                                       "completion_tokens": n_tok, "epoch": round(step / per_epoch, 4),
                                       "elapsed_s": round(wall_s + time.perf_counter() - t0, 3),
-                                      "real_tokens": real_tokens}) + "\n")
+                                      "real_tokens": real_tokens, "padded_tokens": padded,
+                                      "cpu_s": round(time.process_time() - cpu0, 3)}) + "\n")
                 log.flush()
                 progress.update(task, advance=1, loss=f"{loss:.4f}")
                 if step % config.save_steps == 0 and step < total_steps:
