@@ -170,3 +170,30 @@ def test_eval_refuses_an_adapter_trained_on_the_test_students(itap_dir: Path, tm
     text = _flat(res.output)
     assert _flat("overlaps the adapter's training split") in text
     assert _flat("test student(s) were training students of the adapter") in text
+
+
+def test_train_cli_loop_on_a_tiny_model(tmp_path: Path) -> None:
+    """`simstudent train --exp loop` end to end on a tiny random model: the adapter records
+    the loop template, its history bound and the split manifest; the agent then uses both."""
+    pytest.importorskip("peft")
+    from simstudent.agent.prompting import resolve_template
+    from simstudent.agent.student import StudentConfig
+    from simstudent.data.jsonl import write_dataset
+    from simstudent.models.adapters import load_adapter_meta
+    from simstudent.models.tiny import build_tiny_model
+
+    tiny = build_tiny_model(tmp_path / "tiny")
+    streams = [_stream(f"s{i}", p, ["x = 1", "x = 2"], start=j) for i in range(5) for j, p in enumerate(("add", "sub"))]
+    data = tmp_path / "d.jsonl"
+    write_dataset(Dataset(name="d", streams=streams, problems={"add": ADD, "sub": SUB}), data)
+    out = tmp_path / "loop-solution"
+    res = CliRunner().invoke(app, ["train", "--data", str(data), "--exp", "loop", "--template", "ft-loop-solution",
+                                   "--model", str(tiny), "--max-steps", "2", "--batch-size", "2", "--grad-accum", "1",
+                                   "--history", "3", "--problem-fraction", "0", "--threads", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    meta = load_adapter_meta(out)
+    assert (meta.exp, meta.template, meta.steps, meta.model_extra["history"]) == ("loop", "ft-loop-solution", 2, 3)
+    assert meta.split["test_student_fraction"] == 0.2 and len(meta.split["train_students"]) == 4
+    assert meta.n_examples == 4 * 2 * 2  # 4 train students x 2 problems x 2 attempts
+    resolved = resolve_template(StudentConfig(adapter=str(out)))
+    assert (resolved.name, resolved.history) == ("ft-loop-solution", 3)
