@@ -16,12 +16,12 @@ THREADS="${THREADS:-2}"
 mkdir -p "$RUNS"
 
 declare -A ARGS=(
-  [loop-solution]="--exp loop --template ft-loop-solution"
-  [loop]="--exp loop --template ft-loop"
-  [exp2-k3-ctx]="--exp exp2 --k 3 --context"
-  [exp1-ctx]="--exp exp1 --context"
+  [itap-loop-solution]="--exp loop --template ft-loop-solution"
+  [itap-loop]="--exp loop --template ft-loop"
+  [itap-exp2-k3-ctx]="--exp exp2 --k 3 --context"
+  [itap-exp1-ctx]="--exp exp1 --context"
 )
-ORDER=(loop-solution loop exp2-k3-ctx exp1-ctx)
+ORDER=(itap-loop-solution itap-loop itap-exp2-k3-ctx itap-exp1-ctx)
 
 finalise() {  # a finished run (simstudent.json written) -> simstudent/adapters/<name>/
   local name="$1" run="$RUNS/$1" dest="simstudent/adapters/$1"
