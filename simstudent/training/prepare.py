@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
-from simstudent.schema import Example, Problem
+from simstudent.schema import Problem
 
 
 @dataclass
