@@ -8,7 +8,9 @@ Every template has a name in :data:`TEMPLATES`:
 - ``chat-exp1``, ``chat-exp1-ctx``, ``chat-exp2``, ``chat-exp2-ctx``: chat messages for
   instruct models (Fig. 6) with the paper's system prompt.
 - ``ft-loop``, ``chat-loop``: the closed loop; each earlier attempt is followed by the
-  grader's feedback (and a hint, when one was given).
+  grader's feedback (and a hint, when one was given). Plain text, no markup.
+- ``ft-loop-solution``, ``chat-loop-solution``: the same, plus the problem's reference
+  solution marked as the instructor's solution that the student has not seen.
 
 The exp1/exp2 templates use the paper's plain-text layout: ``LABEL: content``
 sections separated by blank lines, the paper's wording, exp1 stage words ``first`` /
@@ -62,6 +64,7 @@ class Template:
     context: Optional[bool]  # None: context optional (loop templates)
     stop: tuple[str, ...] = ()
     layout: Literal["paper", "v1"] = "v1"  # paper: plain text, blank-line sections (exp1/exp2 default)
+    solution: bool = False  # loop templates: shows the instructor's reference solution
 
     @property
     def marks_submit(self) -> bool:
@@ -77,9 +80,9 @@ for _kind in ("ft", "chat"):
             _stops = _FT_STOPS if _kind == "ft" else ()
             TEMPLATES[_name] = Template(_name, _kind, _exp, _ctx, _stops, "paper")  # type: ignore[arg-type]
             TEMPLATES[_name + "-v1"] = Template(_name + "-v1", _kind, _exp, _ctx, _stops, "v1")  # type: ignore[arg-type]
-    TEMPLATES[f"{_kind}-loop"] = Template(
-        f"{_kind}-loop", _kind, "loop", None, _FT_STOPS if _kind == "ft" else ()
-    )
+    for _sol in (False, True):
+        _name = f"{_kind}-loop" + ("-solution" if _sol else "")
+        TEMPLATES[_name] = Template(_name, _kind, "loop", None, _FT_STOPS if _kind == "ft" else (), solution=_sol)
 
 
 def get_template(name: str) -> Template:
@@ -208,11 +211,6 @@ _SUBMIT = (
     "to the end of your attempt."
 )
 _ROLE = "You are simulating a student taking an introduction to Python programming course."
-# simstudent's own wording for the closed loop (not from the paper).
-_FEEDBACK = (
-    "Each previous attempt is followed by the autograder's FEEDBACK on it, and sometimes "
-    "a HINT from a tutor. The student has read them before making the next attempt."
-)
 
 
 def _bullets(items: Sequence[str]) -> list[str]:
@@ -235,8 +233,6 @@ def _chat_instructions(exp: str, context: bool, stage: str = "") -> list[str]:
     head = f"Generate the student's next attempt at the TODO CODE of the current problem {how} SUBMISSIONS SO FAR."
     # The paper orders these two bullets differently with and without context.
     items = [_ONLY_TODO, _FIXED, _PRIOR] + ([_SUBMIT, _ALL_NONE] if context else [_ALL_NONE, _SUBMIT])
-    if exp == "loop":
-        items.insert(3, _FEEDBACK)
     if context:
         items.append(
             "You are also provided with the student's previous attempts for a past problem "
@@ -342,17 +338,6 @@ def _render(
         parts.append(f"<p>PAST PROBLEM SUBMISSIONS:\n{format_attempts(context)}</p>")
     problem_parts = _chat_problem(problem)
     exp = "exp1" if attempts_text is None else tpl.exp
-    if exp == "loop":
-        # chat-loop ends with the current TODO CODE and a one-line ask naming its
-        # function: a small instruct model copies the nearest code block, so that one
-        # must be the current problem's (not the past problem's, not the paper's layout).
-        parts += problem_parts[:-1]
-        if attempts_text is not None:
-            parts.append(f"<p>SUBMISSIONS SO FAR:\n{attempts_text}</p>")
-        parts += _chat_instructions(exp, context is not None, stage)
-        target = main_function_name(problem) or "the TODO CODE"
-        parts += [problem_parts[-1], f"<p>Write the student's next attempt at {target}.</p>"]
-        return RenderedPrompt(tpl.name, messages=_chat("\n".join(parts)), stop=list(tpl.stop))
     parts += problem_parts
     if attempts_text is not None:
         parts.append(f"<p>SUBMISSIONS SO FAR:\n{attempts_text}</p>")
@@ -450,13 +435,16 @@ def render_loop_prompt(
     *,
     hint: Optional[str] = None,
     k: int = 3,
+    solution: Optional[str] = None,
 ) -> RenderedPrompt:
     """The prompt for the next attempt in the closed loop.
 
     ``attempts_with_feedback``: earlier attempts, oldest first (``LoopTurn``,
     ``schema.Attempt``, ``(code, feedback[, hint])`` or a dict). ``persona_context``: the
     student's attempts on a past problem (shown as PAST PROBLEM SUBMISSIONS), or None.
-    ``hint``: extra feedback given after the latest attempt.
+    ``hint``: extra feedback given after the latest attempt. ``solution``: the problem's
+    reference solution, shown (marked as unseen by the student) by ``*-loop-solution``
+    templates, which require it; other templates ignore it.
 
     With a loop template every attempt is shown, followed by its feedback. With an exp2
     template (for an adapter trained on the paper's format) only the last ``k``
@@ -477,7 +465,67 @@ def render_loop_prompt(
     if hint and not turns:
         text += f"\nHINT: {_norm(hint).strip()}"
     context = list(persona_context) if persona_context is not None else None
-    return _render(tpl, problem, attempts_text=text, context=context)
+    if tpl.solution and not (solution or "").strip():
+        raise ValueError(f"template {tpl.name!r} shows the reference solution, but problem {problem.id!r} has none")
+    return _render_loop(tpl, problem, text, context, solution if tpl.solution else None)
+
+
+# simstudent's own wording for the closed loop (not from the paper).
+_FEEDBACK = (
+    "Each previous attempt is followed by the autograder's FEEDBACK on it, and sometimes "
+    "a HINT from a tutor. The student has read them before making the next attempt."
+)
+_SOLUTION_LABEL = "INSTRUCTOR SOLUTION (the student has not seen it):"
+_SOLUTION = (
+    "The INSTRUCTOR SOLUTION is a correct answer that the student has not seen. Do not copy it: "
+    "use it only to judge where this student's work is heading, and write the attempt this "
+    "student would write next."
+)
+_PAST = (
+    "You are also provided with the student's previous attempts for a past problem "
+    "from a past homework. Use it as a reference to predict the student's next "
+    "attempt for the current problem."
+)
+
+
+def _render_loop(tpl: Template, problem: Problem, turns_text: str, context: Optional[Sequence[Optional[str]]],
+                 solution: Optional[str]) -> RenderedPrompt:
+    """The closed-loop layouts, plain text.
+
+    ``ft-loop[-solution]``: one label per line, its content on the next (as the ft
+    templates), the solution after TODO CODE. ``chat-loop[-solution]``: sections
+    separated by blank lines, the instructions as ``* `` bullets, and - because a small
+    instruct model copies the nearest code block - the current TODO CODE and a one-line
+    ask naming its function last."""
+    if tpl.kind == "ft":
+        lines: list[str] = []
+        if context is not None:
+            lines += ["PAST PROBLEM SUBMISSIONS:", format_attempts(context)]
+        lines += _ft_problem(problem)
+        if solution is not None:
+            lines += [_SOLUTION_LABEL, _wrap(solution)]
+        lines += ["SUBMISSIONS:", turns_text]
+        return RenderedPrompt(tpl.name, prompt="\n".join(lines) + "\n", stop=list(tpl.stop))
+    parts: list[str] = []
+    if context is not None:
+        parts.append(f"PAST PROBLEM SUBMISSIONS:\n{format_attempts(context)}")
+    parts += [f"PROBLEM INSTRUCTIONS: {_norm(problem.instructions)}", f"FIXED CODE: {_wrap(problem.fixed_code)}"]
+    if solution is not None:
+        parts.append(f"{_SOLUTION_LABEL} {_wrap(solution)}")
+    parts.append(f"SUBMISSIONS SO FAR:\n{turns_text}")
+    how = "based on the" if context is not None else "conditioned on their"
+    items = [_ONLY_TODO, _FIXED, _PRIOR, _FEEDBACK]
+    items += [_SUBMIT, _ALL_NONE] if context is not None else [_ALL_NONE, _SUBMIT]
+    if solution is not None:
+        items.append(_SOLUTION)
+    if context is not None:
+        items.append(_PAST)
+    items.append(_WRAP)
+    parts.append(f"{_ROLE} Generate the student's next attempt at the TODO CODE of the current problem "
+                 f"{how} SUBMISSIONS SO FAR.\n" + "\n".join(f"* {i}" for i in items))
+    target = main_function_name(problem) or "the TODO CODE"
+    parts += [f"TODO CODE: {_wrap(problem.skeleton_code)}", f"Write the student's next attempt at {target}."]
+    return RenderedPrompt(tpl.name, messages=_chat("\n\n".join(parts)), stop=list(tpl.stop))
 
 
 _FENCE = re.compile(r"```[ \t]*[\w+-]*[ \t]*\n(.*?)(?:```|\Z)", re.S)

@@ -159,8 +159,8 @@ def test_chat_loop_primes_the_current_signature(grader, problem, persona):
     assert "[assistant, primed]\n<code>\ndef count_stairs(n):" in traj.attempts[0].prompt
     # Past work comes first; the prompt ends with the current TODO CODE and the ask.
     prompt = req.messages[-1]["content"]
-    assert prompt.index("count_digit") < prompt.index("<p>TODO CODE: <code>def count_stairs(n):")
-    assert prompt.endswith("</code></p>\n<p>Write the student's next attempt at count_stairs.</p>")
+    assert prompt.index("count_digit") < prompt.index("TODO CODE: <code>def count_stairs(n):")
+    assert prompt.endswith("</code>\n\nWrite the student's next attempt at count_stairs.")
     for cfg in ({"prime_signature": False}, {"template": "ft-loop"}, {"template": "chat-exp2-ctx"}):
         s, backend = student([code(WRONG_A)], grader, persona, max_attempts=1, **cfg)
         s.solve(problem)

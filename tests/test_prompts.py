@@ -254,6 +254,25 @@ def test_ft_loop_golden() -> None:
     assert no_ctx.prompt == FT_PROBLEM + "SUBMISSIONS:\n" + LOOP_LIST + "\n"
 
 
+B_FEEDBACK = (
+    "* Each previous attempt is followed by the autograder's FEEDBACK on it, and sometimes a HINT "
+    "from a tutor. The student has read them before making the next attempt.\n"
+)
+B_SOLUTION = (
+    "* The INSTRUCTOR SOLUTION is a correct answer that the student has not seen. Do not copy it: "
+    "use it only to judge where this student's work is heading, and write the attempt this "
+    "student would write next.\n"
+)
+SOLUTION = "def add(a, b):\n    return a + b\n"
+# The loop templates are plain text: sections separated by one blank line, bullets "* ",
+# no <p>/<ul> markup; the TODO CODE and a one-line ask naming the function come last.
+CHAT_LOOP_HEAD = "PROBLEM INSTRUCTIONS: Return the sum of a and b.\n\nFIXED CODE: <code>TOTAL = 0</code>\n\n"
+CHAT_LOOP_TAIL = (
+    '\nTODO CODE: <code>def add(a, b):\n    "*** YOUR CODE HERE ***"\n</code>\n\n'
+    "Write the student's next attempt at add."
+)
+
+
 def test_chat_loop_golden() -> None:
     r = render_loop_prompt(PROBLEM, LOOP_TURNS, None, "chat-loop")
     assert r.messages == [
@@ -261,29 +280,43 @@ def test_chat_loop_golden() -> None:
         {
             "role": "user",
             "content": CHAT_LOOP_HEAD
-            + "<p>SUBMISSIONS SO FAR:\n" + LOOP_LIST + "</p>\n"
-            + f"<p>{ROLE} Generate the student's next attempt at the TODO CODE of the current problem "
-            "conditioned on their SUBMISSIONS SO FAR.</p>\n"
-            + UL + B_TODO + B_FIXED + B_PRIOR
-            + "* Each previous attempt is followed by the autograder's FEEDBACK on it, and sometimes a HINT "
-            "from a tutor. The student has read them before making the next attempt.\n"
-            + B_NONE + B_SUBMIT + B_WRAP + "</ul>\n" + CHAT_LOOP_TAIL,
+            + "SUBMISSIONS SO FAR:\n" + LOOP_LIST + "\n\n"
+            + f"{ROLE} Generate the student's next attempt at the TODO CODE of the current problem "
+            "conditioned on their SUBMISSIONS SO FAR.\n"
+            + B_TODO + B_FIXED + B_PRIOR + B_FEEDBACK + B_NONE + B_SUBMIT + B_WRAP + CHAT_LOOP_TAIL,
         },
     ]
+    assert "<p>" not in r.messages[1]["content"] and "<ul" not in r.messages[1]["content"]
     ctx = render_loop_prompt(PROBLEM, LOOP_TURNS, ["x = 1"], "chat-loop").messages[1]["content"]
-    assert ctx.startswith("<p>PAST PROBLEM SUBMISSIONS:\n1. <code>x = 1</code></p>\n" + CHAT_LOOP_HEAD)
-    assert ctx.endswith(B_SUBMIT + B_NONE + B_PAST2 + B_WRAP + "</ul>\n" + CHAT_LOOP_TAIL)
+    assert ctx.startswith("PAST PROBLEM SUBMISSIONS:\n1. <code>x = 1</code>\n\n" + CHAT_LOOP_HEAD)
+    assert "at the TODO CODE of the current problem based on the SUBMISSIONS SO FAR.\n" in ctx
+    assert ctx.endswith(B_FEEDBACK + B_SUBMIT + B_NONE + B_PAST2 + B_WRAP + CHAT_LOOP_TAIL)
 
 
-# chat-loop: the current TODO CODE and a one-line ask come last (after the instructions).
-CHAT_LOOP_HEAD = (
-    "<p>PROBLEM INSTRUCTIONS: Return the sum of a and b.</p>\n"
-    "<p>FIXED CODE: <code>TOTAL = 0</code></p>\n"
-)
-CHAT_LOOP_TAIL = (
-    '<p>TODO CODE: <code>def add(a, b):\n    "*** YOUR CODE HERE ***"\n</code></p>\n'
-    "<p>Write the student's next attempt at add.</p>"
-)
+def test_ft_loop_solution_golden() -> None:
+    r = render_loop_prompt(PROBLEM, LOOP_TURNS, ["x = 1"], "ft-loop-solution", solution=SOLUTION)
+    assert r.prompt == (
+        "PAST PROBLEM SUBMISSIONS:\n1. <code>x = 1</code>\n" + FT_PROBLEM
+        + "INSTRUCTOR SOLUTION (the student has not seen it):\n<code>def add(a, b):\n    return a + b\n</code>\n"
+        + "SUBMISSIONS:\n" + LOOP_LIST + "\n"
+    )
+    # The plain template never shows a solution, even when one is passed.
+    assert render_loop_prompt(PROBLEM, LOOP_TURNS, ["x = 1"], "ft-loop", solution=SOLUTION).prompt == (
+        "PAST PROBLEM SUBMISSIONS:\n1. <code>x = 1</code>\n" + FT_PROBLEM + "SUBMISSIONS:\n" + LOOP_LIST + "\n")
+    with pytest.raises(ValueError, match="problem 'hw01_q1' has none"):
+        render_loop_prompt(PROBLEM, LOOP_TURNS, None, "ft-loop-solution")
+
+
+def test_chat_loop_solution_golden() -> None:
+    r = render_loop_prompt(PROBLEM, [], None, "chat-loop-solution", solution=SOLUTION)
+    assert r.messages[1]["content"] == (
+        CHAT_LOOP_HEAD
+        + "INSTRUCTOR SOLUTION (the student has not seen it): <code>def add(a, b):\n    return a + b\n</code>\n\n"
+        + "SUBMISSIONS SO FAR:\nNone\n\n"
+        + f"{ROLE} Generate the student's next attempt at the TODO CODE of the current problem "
+        "conditioned on their SUBMISSIONS SO FAR.\n"
+        + B_TODO + B_FIXED + B_PRIOR + B_FEEDBACK + B_NONE + B_SUBMIT + B_SOLUTION + B_WRAP + CHAT_LOOP_TAIL
+    )
 
 
 def test_main_signature() -> None:
@@ -332,7 +365,7 @@ def test_loop_turns_from_schema_attempts_and_hint_kwarg() -> None:
 def test_registry_and_helpers() -> None:
     paper = {"ft-exp1", "ft-exp1-ctx", "ft-exp2", "ft-exp2-ctx", "chat-exp1", "chat-exp1-ctx", "chat-exp2",
              "chat-exp2-ctx"}
-    assert set(TEMPLATES) == paper | {f"{n}-v1" for n in paper} | {"ft-loop", "chat-loop"}
+    assert set(TEMPLATES) == paper | {f"{n}-v1" for n in paper} | {"ft-loop", "chat-loop", "ft-loop-solution", "chat-loop-solution"}
     assert all(TEMPLATES[n].layout == "paper" for n in paper)
     assert template_name("exp2", True) == "ft-exp2-ctx"
     assert template_name("exp2", True, layout="v1") == "ft-exp2-ctx-v1"

@@ -72,6 +72,7 @@ class ResolvedTemplate:
     template: Template
     k: int = 3
     source: str = "default"  # "config", "adapter:<dir>" or "default"
+    history: Optional[int] = None  # loop templates: recent attempts shown (an adapter's training bound)
 
     @property
     def name(self) -> str:
@@ -82,36 +83,47 @@ class ResolvedTemplate:
         return self.template.exp == "loop"
 
 
-def adapter_template(adapter: str) -> tuple[Optional[str], Optional[int]]:
-    """(template, k) recorded in an adapter folder's ``simstudent.json``; (None, None)
-    when ``adapter`` is not a local folder (e.g. a LoRA name a vLLM server knows)."""
+def adapter_template(adapter: str) -> tuple[Optional[str], Optional[int], Optional[int]]:
+    """(template, k, history) recorded in an adapter folder's ``simstudent.json``; all
+    None when ``adapter`` is not a local folder (e.g. a LoRA name a vLLM server knows)."""
     from simstudent.models.adapters import load_adapter_meta, resolve_adapter
 
     try:
         folder = resolve_adapter(adapter)
     except FileNotFoundError:
-        return None, None
+        return None, None, None
     meta = load_adapter_meta(folder)  # a folder without simstudent.json is an error: say so
-    return meta.template, meta.k
+    history = (meta.model_extra or {}).get("history")
+    return meta.template, meta.k, history
+
+
+def solution_variant(tpl: Template) -> Template:
+    """The ``*-loop-solution`` twin of a loop template (itself when it has one)."""
+    if tpl.exp != "loop":
+        raise ValueError(f"a solution-aware student needs a loop template, not {tpl.name!r} ({tpl.exp})")
+    return tpl if tpl.solution else get_template(f"{tpl.name}-solution")
 
 
 def resolve_template(config: "StudentConfig") -> ResolvedTemplate:
     """Pick the template (see the module docstring)."""
     k = config.prompt.k
+    history = None
     if config.template:
         tpl, source = get_template(config.template), "config"
     elif config.adapter and adapter_template(config.adapter)[0]:
-        name, meta_k = adapter_template(config.adapter)
+        name, meta_k, history = adapter_template(config.adapter)
         tpl, source = get_template(str(name)), f"adapter:{config.adapter}"
         if k is None and meta_k:
             k = int(meta_k)
     else:
         tpl, source = get_template("ft-loop" if config.chat is False else "chat-loop"), "default"
+    if getattr(config, "solution_aware", False):
+        tpl = solution_variant(tpl)
     if tpl.exp == "exp1":
         raise ConfigError(
             f"template {tpl.name!r} generates single snapshots (exp1); the closed loop needs an "
             "exp2 or loop template (an adapter trained with --exp exp2, or --template chat-loop)")
-    return ResolvedTemplate(tpl, k or 3, source)
+    return ResolvedTemplate(tpl, k or 3, source, history)
 
 
 def _start_key(stream: Stream) -> tuple:
@@ -163,9 +175,11 @@ def build_request(template: ResolvedTemplate, problem: Problem, persona: Persona
         context = [c for c in context_window(past, index, max_attempts, settings.context_attempts)
                    if c is not None]
     shown = list(attempts)
-    if tpl.exp == "loop" and settings.history is not None:
-        shown = shown[-settings.history:]
-    rendered = render_loop_prompt(problem, shown, context, tpl.name, hint=hint, k=template.k)
+    history = settings.history if settings.history is not None else template.history
+    if tpl.exp == "loop" and history is not None:
+        shown = shown[-history:]
+    rendered = render_loop_prompt(problem, shown, context, tpl.name, hint=hint, k=template.k,
+                                  solution=problem.reference_solution)
     if hint and tpl.exp == "exp2":
         # The paper's templates have no place for feedback; a tutor's hint is still
         # shown (appended) so the tutor can act, at the cost of a prompt unlike training.

@@ -65,6 +65,8 @@ class StudentConfig(BaseModel):
     save_prompts: bool = Field(True, description="Store each attempt's prompt on it.")
     prime_signature: bool = Field(
         True, description="chat-loop only: start the answer with <code> and the main function's signature line.")
+    solution_aware: bool = Field(False, description="Show the model the problem's reference solution, marked as the "
+                                 "instructor's solution the student has not seen (the *-loop-solution templates).")
 
 
 def derive_seed(seed: int, *parts: Any) -> int:

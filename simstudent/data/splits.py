@@ -185,3 +185,47 @@ def apply_manifest(dataset: Dataset, manifest: SplitManifest) -> Split:
         test_NS_NP=_subset(dataset, "test_NS_NP", parts["test_NS_NP"], test_probs),
         manifest=manifest,
     )
+
+
+def _ids_hash(ids: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+
+
+def manifest_record(manifest: SplitManifest) -> dict:
+    """What an adapter's ``simstudent.json`` keeps about its training split: the
+    settings that rebuild it, the train id lists and a sha256 of each (sorted, one id
+    per line) so a changed split is detected even when the lists are edited."""
+    cfg = manifest.config
+    return {
+        "dataset": manifest.dataset,
+        "seed": cfg.seed,
+        "test_student_fraction": cfg.test_student_fraction,
+        "test_problem_fraction": cfg.test_problem_fraction,
+        "itap_fold": cfg.itap_fold,
+        "train_students": list(manifest.train_students),
+        "train_problems": list(manifest.train_problems),
+        "train_students_sha256": _ids_hash(manifest.train_students),
+        "train_problems_sha256": _ids_hash(manifest.train_problems),
+    }
+
+
+def split_overlap(record: dict, evaluated: SplitManifest) -> list[str]:
+    """Why an adapter trained on ``record``'s split must not be evaluated on
+    ``evaluated``'s test parts: its training students among the test students, its
+    training problems among the new (NS_NP) problems. Empty when the two are disjoint."""
+    problems: list[str] = []
+    for key in ("train_students", "train_problems"):
+        ids = record.get(key)
+        if ids is not None and record.get(f"{key}_sha256") not in (None, _ids_hash(ids)):
+            problems.append(f"split manifest: {key} does not match its sha256 (edited?)")
+    students = sorted(set(record.get("train_students") or []) & set(evaluated.test_students))
+    new_problems = sorted(set(record.get("train_problems") or []) & set(evaluated.test_problems))
+    if students:
+        problems.append(f"{len(students)} test student(s) were training students of the adapter: "
+                        + ", ".join(students[:8]) + (" ..." if len(students) > 8 else ""))
+    if new_problems:
+        problems.append(f"{len(new_problems)} NS_NP test problem(s) were training problems of the adapter: "
+                        + ", ".join(new_problems[:8]) + (" ..." if len(new_problems) > 8 else ""))
+    return problems

@@ -264,6 +264,11 @@ def run_experiment(
     folder = RunFolder(out)
     folder.init(run_config_dict(cfg), overwrite=overwrite)
     inputs = load_inputs(cfg.data)
+    if cfg.gen.adapter:  # before any model is loaded: a usable adapter, held-out students
+        from simstudent.models.adapters import check_adapter_for_eval
+
+        check_adapter_for_eval(cfg.gen.adapter, cfg.gen.model if cfg.gen.backend != "openai" else None,
+                               inputs.split.manifest)
     examples = build_examples(inputs, cfg.exp, context=cfg.context, k=cfg.k)
     if cfg.limit is not None:
         examples = examples[: cfg.limit]

@@ -30,7 +30,7 @@ class AdapterMeta(BaseModel):
     base_model: str  # as given to `simstudent train --model` (e.g. "default")
     base_model_path: str = ""  # what it resolved to at training time
     template: str  # prompt template name, e.g. "ft-exp2-ctx"
-    exp: Literal["exp1", "exp2"]
+    exp: Literal["exp1", "exp2", "loop"]
     k: Optional[int] = None
     context: bool = False
     data: str = ""  # dataset path
@@ -40,6 +40,11 @@ class AdapterMeta(BaseModel):
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     final_loss: Optional[float] = None
     steps: int = 0
+    loss_curve: list[float] = Field(default_factory=list, description="Loss of every optimizer step.")
+    wall_time_s: Optional[float] = Field(None, description="Training wall time, summed over resumed sessions.")
+    tokens_per_s: Optional[float] = Field(None, description="Real (unpadded) training tokens per second.")
+    split: Optional[dict[str, Any]] = Field(None, description="Split manifest: seed, fractions, fold, and "
+                                             "sha256 of the sorted train student and train problem lists.")
     created: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
     simstudent_version: str = ""
     notes: list[str] = Field(default_factory=list)
@@ -101,3 +106,77 @@ def list_adapters(root: Optional[Path] = None) -> list[tuple[Path, Union[Adapter
         except (OSError, ValueError) as exc:
             found.append((d, str(exc)))
     return found
+
+
+WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+class AdapterError(InputError):
+    """An adapter folder that cannot be used as asked (the message names the file)."""
+
+
+def _same_base(trained: AdapterMeta, model: str) -> bool:
+    from simstudent.models.default import DEFAULT_ALIASES
+
+    if model in DEFAULT_ALIASES or trained.base_model in DEFAULT_ALIASES:
+        return model in DEFAULT_ALIASES and trained.base_model in DEFAULT_ALIASES
+    given = Path(model).expanduser()
+    names = {trained.base_model, trained.base_model_path}
+    return model in names or (given.exists() and str(given.resolve()) in names)
+
+
+def validate_adapter(path: Union[str, Path], model: Optional[str] = None) -> AdapterMeta:
+    """Check an adapter folder before any model is loaded: ``simstudent.json``,
+    ``adapter_config.json`` and the weights exist, and (when ``model`` is given) the
+    adapter was trained on that base model. Raises :class:`AdapterError` naming the file."""
+    folder = resolve_adapter(path)
+    meta_path = folder / META_FILE
+    if not meta_path.is_file():
+        raise AdapterError(f"{meta_path}: missing (not a simstudent adapter: train one with `simstudent train`)")
+    for required in (PEFT_CONFIG,):
+        if not (folder / required).is_file():
+            raise AdapterError(f"{folder / required}: missing (the adapter's PEFT config)")
+    if not any((folder / w).is_file() for w in WEIGHT_FILES):
+        raise AdapterError(f"{folder / WEIGHT_FILES[0]}: missing (the adapter's weights)")
+    meta = load_adapter_meta(folder)
+    if model is not None and not _same_base(meta, model):
+        raise AdapterError(f"{meta_path}: adapter trained on base model {meta.base_model!r}, not {model!r}")
+    return meta
+
+
+def check_adapter_split(path: Union[str, Path], evaluated: Any) -> None:
+    """Refuse to evaluate an adapter on a split (a ``SplitManifest``) whose test
+    students were its training students or whose NS_NP problems were its training
+    problems; the error names the overlap. Adapters without a split manifest (trained
+    before it was recorded) are refused too, since nothing shows they are safe."""
+    from simstudent.data.splits import split_overlap
+
+    folder = resolve_adapter(path)
+    meta = load_adapter_meta(folder)
+    if meta.split is None:
+        # Older adapters record only the seed and fold; their training always used the
+        # default fractions (0.2 / 0.2). Only that exact split is known to be disjoint.
+        old = (meta.split_seed, (meta.model_extra or {}).get("itap_fold"), 0.2, 0.2)
+        cfg = evaluated.config
+        now = (cfg.seed, cfg.itap_fold, cfg.test_student_fraction, cfg.test_problem_fraction)
+        if old != now:
+            raise AdapterError(
+                f"{folder / META_FILE}: no split manifest; trained on (seed, fold, test fraction, problem fraction) "
+                f"= {old}, evaluated split uses {now}: it may contain training students. Use the adapter's split "
+                "settings or retrain")
+        return
+    overlap = split_overlap(meta.split, evaluated)
+    if overlap:
+        raise AdapterError(f"{folder / META_FILE}: the evaluated split overlaps the adapter's training split: "
+                           + "; ".join(overlap))
+
+
+def check_adapter_for_eval(adapter: str, model: Optional[str], evaluated: Any) -> None:
+    """:func:`validate_adapter` and :func:`check_adapter_split` for a local adapter
+    folder; a name only a server knows (no such folder) is left to the server."""
+    try:
+        resolve_adapter(adapter)
+    except FileNotFoundError:
+        return
+    validate_adapter(adapter, model)
+    check_adapter_split(adapter, evaluated)

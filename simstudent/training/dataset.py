@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Sequence, Union
 
 from simstudent.models.loading import encode_messages, encode_prompt
 from simstudent.prompts import get_template, render_example
 from simstudent.schema import Example, Problem
 from simstudent.errors import NotFoundError
+from simstudent.training.loop_data import RenderedExample
+
+TrainExample = Union[Example, RenderedExample]
 
 IGNORE_INDEX = -100
 
@@ -43,7 +46,7 @@ class FeatureStats:
     missing_problems: list[str] = field(default_factory=list)
 
 
-def fingerprint(examples: Sequence[Example]) -> str:
+def fingerprint(examples: Sequence[TrainExample]) -> str:
     """sha256 of the training examples (their JSON, in order): the adapter's data id."""
     h = hashlib.sha256()
     for ex in examples:
@@ -53,10 +56,11 @@ def fingerprint(examples: Sequence[Example]) -> str:
 
 
 def tokenize_example(
-    example: Example, problem: Problem, tokenizer: Any, template: str, max_seq_len: int
+    example: TrainExample, problem: Problem, tokenizer: Any, template: str, max_seq_len: int
 ) -> tuple[Feature, bool, bool]:
-    """(feature, prompt truncated?, completion truncated?) for one example."""
-    rendered = render_example(example, problem, template)
+    """(feature, prompt truncated?, completion truncated?) for one example (a paper
+    Example rendered with ``template``, or an already rendered loop example)."""
+    rendered = example if isinstance(example, RenderedExample) else render_example(example, problem, template)
     if rendered.prompt is not None:
         prompt_ids = encode_prompt(tokenizer, rendered.prompt)
     else:
@@ -78,7 +82,7 @@ def tokenize_example(
 
 
 def build_features(
-    examples: Sequence[Example],
+    examples: Sequence[TrainExample],
     problems: dict[str, Problem],
     tokenizer: Any,
     template: str,

@@ -26,7 +26,8 @@ from simstudent.models.adapters import META_FILE, AdapterMeta, load_adapter_meta
 from simstudent.models.loading import load_model, load_tokenizer, pick_device, set_threads
 from simstudent.schema import Example, Problem
 from simstudent.training.config import LoraTrainConfig
-from simstudent.training.dataset import IGNORE_INDEX, build_features, collate, fingerprint
+from simstudent.training.dataset import build_features, fingerprint
+from simstudent.training.steps import chunked_supported, padded_tokens, plan_micro_batches, step_loss
 from simstudent.errors import ConfigError, InputError
 
 CKPT_DIR = "checkpoints"
@@ -87,6 +88,18 @@ def _save_checkpoint(out: Path, step: int, model: Any, opt: Any, sched: Any, sta
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _save_fp16_adapter(model: Any, out: Path) -> None:
+    """The final adapter: peft's files with the LoRA weights stored as fp16 (half the
+    size; they are upcast to the base model's dtype on loading)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    model.save_pretrained(str(out))
+    weights = out / "adapter_model.safetensors"
+    tensors = {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in load_file(str(weights)).items()}
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+
+
 def _load_checkpoint(d: Path, model: Any, opt: Any, sched: Any) -> dict:
     import torch
     from peft import set_peft_model_state_dict
@@ -103,8 +116,7 @@ def _load_checkpoint(d: Path, model: Any, opt: Any, sched: Any) -> dict:
 
 def _masked_logits_supported(model: Any) -> bool:
     """Whether the model takes a boolean ``logits_to_keep`` mask (transformers >= 5):
-    then the vocabulary projection runs on completion positions only, which saves most
-    of the memory and a good part of the compute (prompts are most of the tokens)."""
+    then the reference path projects completion positions only."""
     import inspect
 
     import transformers.modeling_utils as mu
@@ -113,30 +125,16 @@ def _masked_logits_supported(model: Any) -> bool:
     return hasattr(mu, "slice_logits_to_keep") and "logits_to_keep" in inspect.signature(base.forward).parameters
 
 
-def _step_loss(model: Any, micro_batches: Sequence[dict], device: str, autocast: Any,
-               masked: bool = False) -> tuple[float, int]:
-    """Forward/backward over one optimizer step; loss = mean over its completion tokens.
-    Position j predicts token j+1, so it is kept where label j+1 is not -100."""
+def bf16_supported(device: str) -> bool:
+    """Native bf16 compute: a bf16 GPU, or a CPU with AVX-512 BF16 / AMX (oneDNN says)."""
     import torch
-    import torch.nn.functional as F
 
-    n_tokens = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro_batches)
-    total = 0.0
-    for b in micro_batches:
-        b = {k: v.to(device) for k, v in b.items()}
-        keep = torch.zeros_like(b["labels"], dtype=torch.bool)
-        keep[:, :-1] = b["labels"][:, 1:] != IGNORE_INDEX
-        targets = b["labels"][:, 1:][keep[:, :-1]]
-        with autocast():
-            if masked:
-                logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
-                               logits_to_keep=keep).logits
-            else:
-                logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[keep]
-        loss = F.cross_entropy(logits.float(), targets, reduction="sum") / max(1, n_tokens)
-        loss.backward()
-        total += float(loss.detach())
-    return total, n_tokens
+    if device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def train_lora(
@@ -170,6 +168,8 @@ def train_lora(
     from transformers import get_scheduler
 
     console = console or Console(stderr=True)
+    if not examples:  # before any model is loaded
+        raise ValueError("no training examples")
     out = Path(out_dir)
     latest = _latest_checkpoint(out) if resume else None
     if not resume and ((out / CKPT_DIR).exists() or (out / "adapter_config.json").exists()):
@@ -180,8 +180,7 @@ def train_lora(
     random.seed(config.seed)
 
     device = pick_device(config.device)
-    use_bf16 = config.precision == "bf16" or (
-        config.precision == "auto" and device.startswith("cuda") and torch.cuda.is_bf16_supported())
+    use_bf16 = config.precision == "bf16" or (config.precision == "auto" and bf16_supported(device))
     # bf16: the frozen base in bf16 under autocast; peft keeps the LoRA weights in fp32.
     model, model_path = load_model(config.model, device=device, dtype="bf16" if use_bf16 else "fp32")
     tokenizer = load_tokenizer(model_path, padding_side="right")
@@ -215,29 +214,41 @@ def train_lora(
 
     run_state = {"data_fingerprint": data_fp, "config": config.hyperparameters(), "template": template}
     step, last_loss, losses = 0, None, []
+    curve: list[float] = []  # every step's loss (the adapter's loss curve)
+    wall_s, real_tokens = 0.0, 0  # accumulated over resumed sessions
     if latest is not None:
         saved = _load_checkpoint(latest, model, opt, sched)
         for key in ("data_fingerprint", "template"):
             if saved.get(key) != run_state[key]:
                 raise ConfigError(f"{latest}: cannot resume: {key} differs from this run's")
         step, losses = saved["step"], saved.get("recent_losses", [])
+        curve = saved.get("loss_curve", list(losses))
+        wall_s, real_tokens = saved.get("wall_s", 0.0), saved.get("real_tokens", 0)
         last_loss = losses[-1] if losses else None
         console.print(f"[dim]resuming from {latest} (step {step}/{total_steps})[/]")
 
     masked = _masked_logits_supported(model)
+    loss_kind = config.loss if (config.loss != "chunked" or chunked_supported(model)) else "logits"
     batches = _steps(len(features), config)
     for _ in range(step):
         next(batches)  # the data order is deterministic: skip what was already trained on
     log = (out / LOG_FILE).open("a")
     columns = [TextColumn("[bold]train[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
                TimeElapsedColumn(), TimeRemainingColumn()]
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     try:
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task("train", total=total_steps, completed=step, loss="-")
             while step < total_steps:
-                micro = [collate([features[i] for i in idx], tokenizer.pad_token_id) for idx in next(batches)]
-                loss, n_tok = _step_loss(model, micro, device, autocast, masked)
+                indices = [i for mb in next(batches) for i in mb]
+                micro = plan_micro_batches(features, indices, batching=config.batching,
+                                           batch_size=config.per_device_batch_size,
+                                           token_budget=config.micro_batch_tokens)
+                loss, n_tok = step_loss(model, features, micro, pad_id=tokenizer.pad_token_id, device=device,
+                                        autocast=autocast, loss=loss_kind, chunk_tokens=config.loss_chunk_tokens,
+                                        masked=masked)
+                real_tokens += sum(len(features[i].input_ids) for i in indices)
+                padded = padded_tokens(features, micro)
                 if config.max_grad_norm:
                     torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
                 opt.step()
@@ -246,22 +257,30 @@ def train_lora(
                 step += 1
                 last_loss = loss
                 losses = (losses + [loss])[-20:]
+                curve.append(round(loss, 6))
                 log.write(json.dumps({"step": step, "loss": round(loss, 6), "lr": sched.get_last_lr()[0],
                                       "completion_tokens": n_tok, "epoch": round(step / per_epoch, 4),
-                                      "elapsed_s": round(time.perf_counter() - t0, 3)}) + "\n")
+                                      "elapsed_s": round(wall_s + time.perf_counter() - t0, 3),
+                                      "real_tokens": real_tokens, "padded_tokens": padded,
+                                      "cpu_s": round(time.process_time() - cpu0, 3)}) + "\n")
                 log.flush()
                 progress.update(task, advance=1, loss=f"{loss:.4f}")
                 if step % config.save_steps == 0 and step < total_steps:
-                    _save_checkpoint(out, step, model, opt, sched, {**run_state, "recent_losses": losses},
+                    _save_checkpoint(out, step, model, opt, sched,
+                                     {**run_state, "recent_losses": losses, "loss_curve": curve,
+                                      "wall_s": wall_s + time.perf_counter() - t0, "real_tokens": real_tokens},
                                      config.save_total_limit)
     finally:
         log.close()
+    wall_s += time.perf_counter() - t0
 
-    model.save_pretrained(str(out))
+    _save_fp16_adapter(model, out)
     from simstudent import __version__
 
     meta = dict(meta)
     notes = list(meta.pop("notes", []))
+    if loss_kind != config.loss:
+        notes.append(f"loss {config.loss!r} is not exact for this model (logit scaling); trained with 'logits'")
     if stats.prompt_truncated or stats.completion_truncated:
         notes.append(f"max_seq_len {config.max_seq_len}: {stats.prompt_truncated} prompts lost their start, "
                      f"{stats.completion_truncated} completions were cut")
@@ -280,6 +299,9 @@ def train_lora(
         device=device,
         simstudent_version=__version__,
         tokens=stats.tokens,
+        loss_curve=curve,
+        wall_time_s=round(wall_s, 1),
+        tokens_per_s=round(real_tokens / wall_s, 1) if wall_s > 0 else None,
         notes=notes,
         **meta,
     )

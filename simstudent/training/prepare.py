@@ -13,16 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
-from simstudent.schema import Example, Problem
+from simstudent.schema import Problem
 
 
 @dataclass
 class PreparedData:
-    examples: list[Example]
+    examples: list
     problems: dict[str, Problem]
     notes: list[str] = field(default_factory=list)
     n_train_streams: int = 0
     dataset_name: str = ""
+    split: dict = field(default_factory=dict)  # the split manifest record (see data.splits.manifest_record)
 
 
 def _has_text(p: Problem) -> bool:
@@ -65,31 +66,59 @@ def resolve_problems(
 def prepare_examples(
     data: str | Path,
     *,
-    exp: Literal["exp1", "exp2"],
+    exp: Literal["exp1", "exp2", "loop"],
     k: int = 3,
     context: bool = True,
     split_seed: int = 0,
     itap_fold: Optional[int] = None,
     problems_from: Optional[str] = None,
     skip_bad_rows: bool = False,
+    test_student_fraction: float = 0.2,
+    test_problem_fraction: float = 0.2,
+    template: Optional[str] = None,
+    loop_settings: Optional[object] = None,
+    grader_config: Optional[object] = None,
 ) -> PreparedData:
-    """Training examples of ``data``'s train split, with their problems."""
+    """Training examples of ``data``'s train split, with their problems.
+
+    ``exp="loop"`` grades the train streams for real (grade cache) and renders each
+    attempt's closed-loop prompt with ``template`` (see :mod:`simstudent.training.loop_data`).
+    An empty train split is an error naming the dataset."""
     from simstudent.data import load_dataset
+    from simstudent.data.errors import DataError
     from simstudent.data.examples import build_exp1_examples, build_exp2_examples
-    from simstudent.data.splits import SplitConfig, make_split
+    from simstudent.data.splits import SplitConfig, make_split, manifest_record
 
     dataset = load_dataset(data, skip_bad_rows=skip_bad_rows)
-    split = make_split(dataset, SplitConfig(seed=split_seed, itap_fold=itap_fold))
+    split = make_split(dataset, SplitConfig(seed=split_seed, itap_fold=itap_fold,
+                                            test_student_fraction=test_student_fraction,
+                                            test_problem_fraction=test_problem_fraction))
     train = split.train
-    if exp == "exp1":
-        examples = build_exp1_examples(train, context=context)
+    if not train.streams:
+        raise DataError(f"the train split is empty ({len(dataset.streams)} streams, "
+                        f"{len(split.manifest.train_students)} train students, "
+                        f"{len(split.manifest.train_problems)} train problems): nothing to train on",
+                        file=str(data))
+    notes: list[str] = []
+    if exp == "loop":
+        from simstudent.training.loop_data import build_loop_examples, grade_streams
+
+        problems, notes = resolve_problems({s.problem_id for s in train.streams}, dataset.problems,
+                                           problems_from, dataset.name)
+        grade_streams(train, problems, grader_config)
+        examples: list = build_loop_examples(train, problems, template or "ft-loop", loop_settings)  # type: ignore[arg-type]
     else:
-        examples = build_exp2_examples(train, k=k, context=context)
-    problems, notes = resolve_problems({e.problem_id for e in examples}, dataset.problems,
-                                       problems_from, dataset.name)
-    if context:
-        without = sum(1 for e in examples if e.context_problem_id is None)
-        if without:
-            notes.append(f"{without} of {len(examples)} examples have no earlier problem: context shown as None")
+        if exp == "exp1":
+            examples = build_exp1_examples(train, context=context)
+        else:
+            examples = build_exp2_examples(train, k=k, context=context)
+        problems, notes = resolve_problems({e.problem_id for e in examples}, dataset.problems,
+                                           problems_from, dataset.name)
+        if context:
+            without = sum(1 for e in examples if e.context_problem_id is None)
+            if without:
+                notes.append(f"{without} of {len(examples)} examples have no earlier problem: context shown as None")
     notes = list(dataset.provenance.notes) + notes  # the importer's repairs and skipped rows first
-    return PreparedData(examples, problems, notes, len(train.streams), dataset.name)
+    if not examples:
+        raise DataError(f"no {exp} training examples in the train split of {dataset.name!r}", file=str(data))
+    return PreparedData(examples, problems, notes, len(train.streams), dataset.name, manifest_record(split.manifest))
