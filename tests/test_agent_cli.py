@@ -192,3 +192,14 @@ def test_flags_show_no_bool_metavar_and_sampling_defaults_are_shown(tmp_path):
                 assert "<bool>" not in line, line
         for default in ("[default: 0.7]", "[default: 0.8]", "[default: 20]", "[default: 192]"):
             assert default in proc.stdout, (cmd, default)
+
+
+def test_run_refuses_an_incomplete_adapter_before_loading_a_model(tmp_path):
+    adapter = tmp_path / "half-adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")  # no simstudent.json, no weights
+    proc = run_cli("run", "--problem", "hw04_q2", "--persona", "student_123", "--adapter", str(adapter), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and str(adapter / "simstudent.json") in lines[0] and "missing" in lines[0]
+    assert "loading model" not in proc.stderr and "Traceback" not in proc.stderr

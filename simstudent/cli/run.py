@@ -112,12 +112,17 @@ def _student_config(*, model: str, adapter: Optional[str], template: Optional[st
 
 
 def _server_adapter_name(cfg: Any, backend: str) -> None:
-    """A server knows an adapter by name, not by our folder: send the name recorded in
-    its simstudent.json (start vLLM with ``--lora-modules <name>=<folder>``)."""
-    if backend != "openai" or not cfg.adapter:
+    """Check ``--adapter`` before any model loads. A local backend needs a complete
+    adapter folder trained on this base model; a server knows an adapter by name, not
+    by our folder: send the name recorded in its simstudent.json (start vLLM with
+    ``--lora-modules <name>=<folder>``)."""
+    if not cfg.adapter:
         return
-    from simstudent.models.adapters import load_adapter_meta, resolve_adapter
+    from simstudent.models.adapters import load_adapter_meta, resolve_adapter, validate_adapter
 
+    if backend != "openai":
+        validate_adapter(cfg.adapter, cfg.model or None)
+        return
     try:
         folder = resolve_adapter(cfg.adapter)
     except FileNotFoundError:
