@@ -466,7 +466,7 @@ def render_loop_prompt(
         text += f"\nHINT: {_norm(hint).strip()}"
     context = list(persona_context) if persona_context is not None else None
     if tpl.solution and not (solution or "").strip():
-        raise ValueError(f"template {tpl.name!r} shows the reference solution, but problem {problem.id!r} has none")
+        raise InputError(f"template {tpl.name!r} shows the reference solution, but problem {problem.id!r} has none")
     return _render_loop(tpl, problem, text, context, solution if tpl.solution else None)
 
 

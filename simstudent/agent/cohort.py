@@ -145,7 +145,7 @@ def load_cohort_config(out_dir: Union[str, Path]) -> CohortConfig:
 
     path = Path(out_dir) / MANIFEST_FILE
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file (is {out_dir} a cohort folder?)")
+        raise MissingFileError(f"{path}: no such file (is {out_dir} a cohort folder?)")
     try:
         return CohortConfig.model_validate(json.loads(path.read_text(encoding="utf-8"))["config"])
     except (ValueError, KeyError, TypeError, ValidationError) as exc:

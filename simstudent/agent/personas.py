@@ -13,10 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Optional, Union
 
+from simstudent.errors import NotFoundError
 from simstudent.schema import Dataset, Persona
 
 
-class PersonaError(KeyError):
+class PersonaError(NotFoundError):
     """A persona name that resolves to no persona (the message says what would)."""
 
     def __str__(self) -> str:

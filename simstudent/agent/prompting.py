@@ -100,7 +100,7 @@ def adapter_template(adapter: str) -> tuple[Optional[str], Optional[int], Option
 def solution_variant(tpl: Template) -> Template:
     """The ``*-loop-solution`` twin of a loop template (itself when it has one)."""
     if tpl.exp != "loop":
-        raise ValueError(f"a solution-aware student needs a loop template, not {tpl.name!r} ({tpl.exp})")
+        raise ConfigError(f"a solution-aware student needs a loop template, not {tpl.name!r} ({tpl.exp})")
     return tpl if tpl.solution else get_template(f"{tpl.name}-solution")
 
 

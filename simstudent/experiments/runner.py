@@ -90,7 +90,7 @@ def experiment_template(gen: GenerationConfig, exp: str, context: bool) -> str:
     if gen.adapter:
         from simstudent.agent.prompting import adapter_template
 
-        recorded, _ = adapter_template(gen.adapter)
+        recorded = adapter_template(gen.adapter)[0]
         if recorded:
             tpl = get_template(recorded)
             kind, layout = tpl.kind, tpl.layout

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from simstudent.grader import wire
 from simstudent.grader.config import GraderConfig
-from simstudent.errors import SimstudentError
+from simstudent.errors import ConfigError, SimstudentError
 
 GRADER_DIR = Path(__file__).resolve().parent
 SANDBOX_FILES = ("worker.py", "harness.py", "wire.py", "sysutil.py")
@@ -170,7 +170,7 @@ def launch_spec(level: str, cfg: GraderConfig, index: int = 0, *, oneshot: bool 
             os.chown(scratch, opts["uid"], opts["uid"])
         argv = [python_executable(), *_python_flags(cfg), worker, json.dumps(opts)]
         return LaunchSpec(level, argv, dict(WORKER_ENV), scratch=scratch, opts=opts)
-    raise ValueError(f"unknown isolation level {level!r} (choose from {', '.join(LEVELS)})")
+    raise ConfigError(f"unknown isolation level {level!r} (choose from {', '.join(LEVELS)})")
 
 
 def _start_and_check(spec: LaunchSpec, timeout: float = 20.0) -> tuple[bool, str, dict]:

@@ -28,6 +28,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from simstudent.errors import ConfigError
 from simstudent.schema import GradeResult
 
 PassRateMode = Literal["authors", "errors_as_zero", "errors_excluded"]
@@ -78,4 +79,4 @@ def pass_rate(grade: Optional[GradeResult], mode: str = "authors") -> Optional[f
     if mode == "errors_excluded":
         return None if grade.error_type in ("compile", "runtime") else (
             grade.passed / grade.total if grade.total else 0.0)
-    raise ValueError(f"unknown pass-rate convention {mode!r}; use one of {', '.join(PASS_RATE_MODES)}")
+    raise ConfigError(f"unknown pass-rate convention {mode!r}; use one of {', '.join(PASS_RATE_MODES)}")

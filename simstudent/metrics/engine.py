@@ -24,6 +24,7 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
+from simstudent.errors import ConfigError
 from simstudent.metrics import _stats
 from simstudent.metrics.conventions import Conventions, pass_rate
 from simstudent.metrics.embedding import coverage, knn_distance, paired_cosine_distances
@@ -254,7 +255,7 @@ def progress_curves(items: Sequence[Item], mode: str = "median-steps", bins: int
             return _position_bin(it, bins)
         xs = [(b + 0.5) / bins for b in range(bins)]
     else:
-        raise ValueError(f"unknown progress mode {mode!r}; use median-steps or normalised-bins")
+        raise ConfigError(f"unknown progress mode {mode!r}; use median-steps or normalised-bins")
     series: dict[str, dict[str, list[Optional[float]]]] = {}
     counts: dict[str, list[int]] = {}
     for role in ("gen", "real"):

@@ -33,7 +33,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from simstudent.metrics.normalise import normalise_newlines, parse_or_none
-from simstudent.errors import InputError
+from simstudent.errors import ConfigError, InputError
 
 STYLE_SCORE_FEATURES = ("lines", "chars", "depth", "width", "nodes")
 IGNORED_PEP8 = frozenset({"W292"})  # "no newline at end of file": an artefact of storage
@@ -95,7 +95,7 @@ def _pep8_lines(code: str, mode: str) -> list[str]:
         return ["def dummy():"] + ["    " + line.rstrip() for line in code.strip().split("\n")]
     if mode == "wrapped":
         return ("def dummy():\n" + textwrap.indent(code, "    ")).splitlines(True)
-    raise ValueError(f"unknown PEP 8 mode {mode!r}; use authors or wrapped")
+    raise ConfigError(f"unknown PEP 8 mode {mode!r}; use authors or wrapped")
 
 
 def pep8_codes(code: str, mode: str = "authors") -> list[str]:
@@ -131,7 +131,7 @@ def style_features(code: str, pep8_mode: str = "authors", size_mode: str = "stri
     if tree is not None:
         depth, width, nodes = ast_shape(tree)
     if size_mode not in ("stripped", "raw"):
-        raise ValueError(f"unknown size mode {size_mode!r}; use stripped or raw")
+        raise ConfigError(f"unknown size mode {size_mode!r}; use stripped or raw")
     sized = code.strip() if size_mode == "stripped" else code
     return StyleFeatures(len(sized), len(sized.splitlines()), depth, width, nodes, pep8_violations(code, pep8_mode))
 

@@ -22,6 +22,7 @@ import contextlib
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
+from simstudent.errors import ConfigError
 from simstudent.models.adapters import adapter_template, resolve_adapter
 from simstudent.models.base import Completion, GenerationRequest, SamplingParams, cut_after, truncate_at_stop
 from simstudent.models.loading import (
@@ -97,7 +98,7 @@ class HFBackend:
         prefix_store_tokens: int = 16384,
     ) -> None:
         if decoder not in DECODERS:
-            raise ValueError(f"unknown decoder {decoder!r}; use one of {', '.join(DECODERS)}")
+            raise ConfigError(f"unknown decoder {decoder!r}; use one of {', '.join(DECODERS)}")
         set_threads(num_threads)
         self.model_name = model
         self.decoder = decoder

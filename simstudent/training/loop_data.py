@@ -22,6 +22,7 @@ from typing import Optional, Sequence
 
 from pydantic import BaseModel, Field
 
+from simstudent.errors import ConfigError
 from simstudent.schema import Attempt, Dataset, Persona, Problem
 
 DEFAULT_HISTORY = 4
@@ -69,7 +70,7 @@ def build_loop_examples(dataset: Dataset, problems: dict[str, Problem], template
     settings = settings or LoopDataSettings()
     tpl = get_template(template)
     if tpl.exp != "loop":
-        raise ValueError(f"loop examples need a loop template, not {template!r}")
+        raise ConfigError(f"loop examples need a loop template, not {template!r}")
     resolved = ResolvedTemplate(tpl, 3, "training", settings.history)
     prompt_settings = PromptSettings(context=True, context_attempts=settings.context_attempts)
     by_student: dict[str, list] = {}

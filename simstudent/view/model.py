@@ -13,12 +13,14 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from simstudent.errors import InputError
+
 Origin = Literal["simulated", "real"]
 # Final outcome of a stream, for the outcome filter.
 Outcome = Literal["passed", "failed", "error", "empty", "unknown"]
 
 
-class ViewError(ValueError):
+class ViewError(InputError):
     """A path given to ``simstudent view`` that cannot be shown (names the file and why)."""
 
 
