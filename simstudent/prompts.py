@@ -217,8 +217,8 @@ def _bullets(items: Sequence[str]) -> list[str]:
     return ['<ul style="list-style-type: none">', *(f"* {i}" for i in items), "</ul>"]
 
 
-def _chat_instructions(exp: str, context: bool, stage: str = "") -> list[str]:
-    """Fig. 6's instruction paragraph and bullet list (loop: simstudent's variant)."""
+def _instruction_parts(exp: str, context: bool, stage: str = "") -> tuple[str, list[str]]:
+    """Fig. 6's instruction sentence and bullets (the wording both layouts share)."""
     if exp == "exp1":
         head = f"Generate the student's {stage} attempt at the TODO CODE of the current problem."
         items = [_ONLY_TODO, _FIXED]
@@ -228,7 +228,7 @@ def _chat_instructions(exp: str, context: bool, stage: str = "") -> list[str]:
                 f"from a past homework. Use it as a reference to predict the student's {stage} "
                 "attempt for the current problem."
             )
-        return [f"<p>{_ROLE} {head}</p>", *_bullets([*items, _WRAP])]
+        return head, [*items, _WRAP]
     how = "based on the" if context else "conditioned on their"
     head = f"Generate the student's next attempt at the TODO CODE of the current problem {how} SUBMISSIONS SO FAR."
     # The paper orders these two bullets differently with and without context.
@@ -239,7 +239,13 @@ def _chat_instructions(exp: str, context: bool, stage: str = "") -> list[str]:
             "from a past homework. Use it as a reference to predict the student's next "
             "attempt for the current problem."
         )
-    return [f"<p>{_ROLE} {head}</p>", *_bullets([*items, _WRAP])]
+    return head, [*items, _WRAP]
+
+
+def _chat_instructions(exp: str, context: bool, stage: str = "") -> list[str]:
+    """Fig. 6's instructions in the v1 layout (HTML paragraph and list)."""
+    head, items = _instruction_parts(exp, context, stage)
+    return [f"<p>{_ROLE} {head}</p>", *_bullets(items)]
 
 
 STAGE_WORDS = {"first": "first", "middle": "mid-point", "last": "final"}  # the paper's exp1 wording
@@ -265,27 +271,8 @@ def plain_text(text: str) -> str:
 
 def _paper_instructions(exp: str, context: bool, stage: str) -> str:
     """Fig. 6's instruction paragraph and bullets as plain text."""
-    if exp == "exp1":
-        head = f"Generate the student's {stage} attempt at the TODO CODE of the current problem."
-        items = [_ONLY_TODO, _FIXED]
-        if context:
-            items.append(
-                f"You are also provided with the student's {stage} attempt for a past problem "
-                f"from a past homework. Use it as a reference to predict the student's {stage} "
-                "attempt for the current problem."
-            )
-    else:
-        how = "based on the" if context else "conditioned on their"
-        head = (f"Generate the student's next attempt at the TODO CODE of the current problem {how} "
-                "SUBMISSIONS SO FAR.")
-        items = [_ONLY_TODO, _FIXED, _PRIOR] + ([_SUBMIT, _ALL_NONE] if context else [_ALL_NONE, _SUBMIT])
-        if context:
-            items.append(
-                "You are also provided with the student's previous attempts for a past problem "
-                "from a past homework. Use it as a reference to predict the student's next "
-                "attempt for the current problem."
-            )
-    return f"{_ROLE} {head}\n\n" + "\n".join(f"* {i}" for i in [*items, _WRAP])
+    head, items = _instruction_parts(exp, context, stage)
+    return f"{_ROLE} {head}\n\n" + "\n".join(f"* {i}" for i in items)
 
 
 def _render_paper(tpl: Template, problem: Problem, *, attempts_text: Optional[str],
