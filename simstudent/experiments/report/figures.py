@@ -130,19 +130,7 @@ def fig2_embeddings(
                     ax.scatter(xy[sel, 0], xy[sel, 1], marker=marker, s=22, c=color, label=src, alpha=0.7)
             ax.set_title(f"{stage} - context {'T' if ctx else 'F'}", fontsize=10)
             ax.grid(alpha=0.3)
-    handles, labels = [], []
-    for ax in axes.flat:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
-    fig.suptitle(f"Fig. 2 - exp1 code embeddings, PCA to 2D ({split})", fontsize=11)
-    fig.tight_layout(rect=(0, 0.08, 1, 0.95))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _finish(fig, axes, f"Fig. 2 - exp1 code embeddings, PCA to 2D ({split})", out, rect=(0, 0.08, 1, 0.95))
 
 
 def fig3_error_types(runs: Sequence[RunMetrics], out: Path) -> Optional[Path]:
@@ -178,19 +166,7 @@ def fig3_error_types(runs: Sequence[RunMetrics], out: Path) -> Optional[Path]:
             ax.set_ylabel("% of codes" if col == 0 else "")
             ax.set_title(f"{split} - {stage}", fontsize=10)
             ax.grid(axis="y", alpha=0.3)
-    handles, labels = [], []
-    for ax in axes.flat:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
-    fig.suptitle("Fig. 3 - exp1 error types per stage", fontsize=11)
-    fig.tight_layout(rect=(0, 0.08, 1, 0.95))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _finish(fig, axes, "Fig. 3 - exp1 error types per stage", out, rect=(0, 0.08, 1, 0.95))
 
 
 PROGRESS_MEASURES = (
@@ -234,6 +210,13 @@ def fig4_progress(runs: Sequence[RunMetrics], out: Path) -> Optional[Path]:
             ax.set_ylabel(ylabel)
             ax.set_title(f"{split}", fontsize=10)
             ax.grid(alpha=0.3)
+    return _finish(fig, axes, "Fig. 4 - exp2 progress over attempts", out, rect=(0, 0.07, 1, 0.96))
+
+
+def _finish(fig, axes, title: str, out: Path, rect: tuple[float, float, float, float]) -> Path:
+    """One legend for all panels (each label once), the title, and the PNG written."""
+    plt = _plt()
+
     handles, labels = [], []
     for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels()):
@@ -241,8 +224,8 @@ def fig4_progress(runs: Sequence[RunMetrics], out: Path) -> Optional[Path]:
                 handles.append(h)
                 labels.append(lab)
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
-    fig.suptitle("Fig. 4 - exp2 progress over attempts", fontsize=11)
-    fig.tight_layout(rect=(0, 0.07, 1, 0.96))
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=rect)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
