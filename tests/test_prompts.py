@@ -7,7 +7,6 @@ import pytest
 from simstudent.prompts import (
     SYSTEM_PROMPT,
     TEMPLATES,
-    LoopTurn,
     format_attempts,
     get_template,
     main_function_name,
@@ -16,9 +15,9 @@ from simstudent.prompts import (
     render_chat,
     render_example,
     render_ft,
-    render_loop_prompt,
     template_name,
 )
+from simstudent.loop_prompts import LoopTurn, render_loop_prompt
 from simstudent.schema import Attempt, Example, GradeResult, Problem
 
 PROBLEM = Problem(

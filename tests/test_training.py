@@ -146,7 +146,7 @@ def test_train_writes_adapter_and_resumes_exactly(tiny: Path, tmp_path: Path, mo
 
 def test_loss_goes_down_and_backend_uses_adapter(tiny: Path, tmp_path: Path) -> None:
     from simstudent.models import get_backend
-    from simstudent.prompts import render_loop_prompt
+    from simstudent.loop_prompts import render_loop_prompt
 
     examples = _examples(2)
     cfg = _config(model=str(tiny), max_steps=25, lr=1e-2, r=8, alpha=16, dropout=0.0, save_steps=100,

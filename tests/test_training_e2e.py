@@ -25,7 +25,8 @@ def test_train_cli_on_itap_then_sample(itap_dir: Path, tmp_path: Path) -> None:
     from simstudent.models import SamplingParams, get_backend
     from simstudent.models.adapters import load_adapter_meta
     from simstudent.models.default import default_model_dir
-    from simstudent.prompts import parse_completion, render_loop_prompt
+    from simstudent.loop_prompts import render_loop_prompt
+    from simstudent.prompts import parse_completion
     from simstudent.training import prepare_examples
 
     try:

@@ -42,8 +42,8 @@ from simstudent.prompts import (
     get_template,
     main_signature,
     parse_completion,
-    render_loop_prompt,
 )
+from simstudent.loop_prompts import render_loop_prompt
 from simstudent.schema import Attempt, Persona, Problem, Stream
 from simstudent.errors import ConfigError
 
