@@ -170,6 +170,11 @@ def test_eval_refuses_an_adapter_trained_on_the_test_students(itap_dir: Path, tm
     text = _flat(res.output)
     assert _flat("overlaps the adapter's training split") in text
     assert _flat("test student(s) were training students of the adapter") in text
+    # Closed-loop rollouts on that split are refused the same way, before any model loads.
+    res = CliRunner().invoke(app, ["eval", "rollout", "--data", str(itap_dir), "--adapter", str(adapter),
+                                   "--split-seed", "1", "--out", str(tmp_path / "rollout"), "--limit", "1"])
+    assert res.exit_code == 2, res.output
+    assert _flat("overlaps the adapter's training split") in _flat(res.output)
 
 
 def test_train_cli_loop_on_a_tiny_model(tmp_path: Path) -> None:

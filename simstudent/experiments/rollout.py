@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simstudent.experiments.inputs import DataConfig, load_inputs
 from simstudent.experiments.runfolder import TRAJECTORIES, RunFolder
-from simstudent.experiments.runner import GenerationConfig, build_backend
+from simstudent.experiments.runner import GenerationConfig, build_backend, check_eval_adapter
 from simstudent.schema import Attempt, Dataset, Persona, Stream, Trajectory
 from simstudent.errors import InputError
 
@@ -102,6 +102,7 @@ def run_rollouts(cfg: RolloutConfig, out: Path | str, *, backend: Any = None, gr
     data["label"] = cfg.run_label()
     folder.init(data, overwrite=overwrite)
     inputs = load_inputs(cfg.data)
+    check_eval_adapter(cfg.gen, inputs)
     streams = rollout_streams(cfg, inputs.test)
     if not streams:
         raise InputError(f"{cfg.data.data}: no {cfg.data.split} stream is longer than the prefix ({cfg.prefix})")

@@ -264,11 +264,7 @@ def run_experiment(
     folder = RunFolder(out)
     folder.init(run_config_dict(cfg), overwrite=overwrite)
     inputs = load_inputs(cfg.data)
-    if cfg.gen.adapter:  # before any model is loaded: a usable adapter, held-out students
-        from simstudent.models.adapters import check_adapter_for_eval
-
-        check_adapter_for_eval(cfg.gen.adapter, cfg.gen.model if cfg.gen.backend != "openai" else None,
-                               inputs.split.manifest)
+    check_eval_adapter(cfg.gen, inputs)
     examples = build_examples(inputs, cfg.exp, context=cfg.context, k=cfg.k)
     if cfg.limit is not None:
         examples = examples[: cfg.limit]
@@ -297,6 +293,16 @@ def run_experiment(
                 grader.close()
         metrics = measure_run(cfg, folder, examples, family, floor_examples=floor_examples, progress=stage)
     return metrics
+
+
+def check_eval_adapter(gen: GenerationConfig, inputs: Any) -> None:
+    """Before any model is loaded: the adapter (if any) is complete, made for this base
+    model, and was not trained on the evaluated split's students (or NS_NP problems)."""
+    if not gen.adapter:
+        return
+    from simstudent.models.adapters import check_adapter_for_eval
+
+    check_adapter_for_eval(gen.adapter, gen.model if gen.backend != "openai" else None, inputs.split.manifest)
 
 
 def build_backend(gen: GenerationConfig) -> Any:
