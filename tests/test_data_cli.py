@@ -56,3 +56,22 @@ def test_convert_and_split(tmp_path):
     summary = json.loads(result.stdout)
     assert summary["test_students"] == 1 and summary["test_NS_OP_streams"] == 2
     assert json.loads(manifest.read_text())["test_students"] == ["S2"]
+
+
+def test_split_options_have_the_same_names_in_data_split_train_and_eval():
+    import typer.main
+
+    from simstudent.cli import app
+
+    group = typer.main.get_command(app)
+    ctx = group.make_context("simstudent", ["data", "split", "--help"], resilient_parsing=True)
+
+    def options(*path: str) -> set[str]:
+        cmd = group
+        for name in path:
+            cmd = cmd.get_command(ctx, name)
+        return {o for p in cmd.params for o in getattr(p, "opts", [])}
+
+    shared = {"--split-seed", "--test-fraction", "--problem-fraction", "--itap-fold"}
+    for path in (("data", "split"), ("train",), ("eval", "exp1"), ("eval", "exp2"), ("eval", "rollout")):
+        assert shared <= options(*path), (path, shared - options(*path))

@@ -134,10 +134,14 @@ def convert(
 def split(
     path: Path = typer.Argument(..., help="Input dataset (any supported format)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the split manifest (JSON) here."),
-    seed: int = typer.Option(0, help="Random seed."),
-    test_students: float = typer.Option(0.2, help="Fraction of students held out."),
-    test_problems: float = typer.Option(0.2, help="Fraction of problems held out."),
-    itap_fold: Optional[int] = typer.Option(None, help="Use ITAP's CV/FoldN/Test.csv students as test students."),
+    # The same option names as `train` and `eval` (the older names stay as aliases).
+    seed: int = typer.Option(0, "--split-seed", "--seed", help="Seed of the student/problem split."),
+    test_students: float = typer.Option(0.2, "--test-fraction", "--test-students",
+                                        help="Share of students held out as test students."),
+    test_problems: float = typer.Option(0.2, "--problem-fraction", "--test-problems",
+                                        help="Share of problems held out (test_NS_NP)."),
+    itap_fold: Optional[int] = typer.Option(None, "--itap-fold",
+                                            help="Use ITAP's CV/FoldN/Test.csv students as the test students."),
     fmt: Optional[str] = typer.Option(None, "--format", help=_FORMAT_HELP),
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help=_SKIP_HELP),
     mixed_tests: str = typer.Option("error", "--mixed-tests", help=MIXED_HELP),
