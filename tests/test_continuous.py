@@ -187,3 +187,28 @@ def test_a_looping_row_is_cut_and_recorded_as_truncated(tiny: Path) -> None:
     # what the backend reports and the attempt records: truncated, with the reason
     comp = Completion(text="x", finish_reason="length", settings={"cut": "repetition"})
     assert finish_reason(comp, submitted=False) == "length"
+
+
+def test_a_folder_made_before_stop_repeats_resumes_with_it_off(tmp_path, grader, world) -> None:
+    """Settings added later count with their default (0 = off) in an older cohort.json:
+    the same command with the cut off resumes it; with the cut on it is refused, named."""
+    import json
+
+    from simstudent.agent.cohort import MANIFEST_FILE, CohortError
+
+    problems, personas = world
+
+    def cfg(cut: int) -> CohortConfig:
+        return CohortConfig(problems=PROBLEMS, personas=PERSONAS, student=StudentConfig(
+            max_attempts=3, seed=2, save_prompts=False, sampling=SamplingParams(max_new_tokens=64, stop_repeats=cut)))
+
+    Cohort(HashBackend(), grader, problems, personas, cfg(0), tmp_path).run(progress=False, max_steps=1)
+    path = tmp_path / MANIFEST_FILE
+    manifest = json.loads(path.read_text())
+    del manifest["config"]["student"]["sampling"]["stop_repeats"]  # as an older version wrote it
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(CohortError, match="stop_repeats: 0 on disk, 3 asked"):
+        Cohort(HashBackend(), grader, problems, personas, cfg(3), tmp_path).run(progress=False)
+    resumed = Cohort(HashBackend(), grader, problems, personas, cfg(0), tmp_path)
+    resumed.run(progress=False)
+    assert any("resumed" in n for n in resumed.notes)

@@ -241,6 +241,10 @@ class Cohort:
                 theirs = json.loads(path.read_text(encoding="utf-8"))
             except ValueError as exc:
                 raise CohortError(f"{path}: not valid JSON ({exc})") from None
+            try:  # settings added since the folder was made count with their defaults
+                theirs = json.loads(CohortManifest.model_validate(theirs).model_dump_json())
+            except ValueError:
+                pass  # not this version's manifest: compared as it is, differences named
             theirs = {k: theirs.get(k) for k in mine}  # fields this version records
             if theirs == mine:
                 return
