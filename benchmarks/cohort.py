@@ -66,7 +66,7 @@ class CountingBackend:
 
 def would_cut(text: str, times: int) -> bool:
     """Whether the loop cut would have ended ``text`` somewhere (at a line end)."""
-    from simstudent.models.repetition import repeats_at_end
+    from simstudent.metrics.degeneration import repeats_at_end
 
     ends = [i + 1 for i, ch in enumerate(text) if ch == "\n"]
     return any(repeats_at_end(text[:e], times) for e in ends)

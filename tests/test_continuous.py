@@ -17,7 +17,7 @@ from simstudent.agent.cohort import ATTEMPTS_FILE, AttemptRecord, Cohort, Cohort
 from simstudent.agent.student import StudentConfig
 from simstudent.grader import Grader, GraderConfig
 from simstudent.models.base import Completion, GenerationRequest, SamplingParams
-from simstudent.models.repetition import repeats_at_end
+from simstudent.metrics.degeneration import repeats_at_end
 from simstudent.problems import find_problem, load_persona
 from test_agent_fakes import HashBackend
 
@@ -70,8 +70,10 @@ def test_repeats_at_end_hand_examples() -> None:
     assert not repeats_at_end("a\nb\nb\n", 3)
     # a two-line block ("  y", "  z") three times; trailing spaces ignored
     assert repeats_at_end("x\n  y\n  z \n  y\n  z\n  y\n  z\n", 3)
-    # blank lines do not count; the unfinished last line is not looked at
+    # blank lines are skipped (as the degeneration measure does); the unfinished last
+    # line is not looked at
     assert not repeats_at_end("x\n\n\n\n\n", 3)
+    assert repeats_at_end("x\n\nx\n\nx\n", 3)
     assert not repeats_at_end("b\nb\nb", 3)
     # repeated, but not at the end
     assert not repeats_at_end("b\nb\nb\nc\n", 3)

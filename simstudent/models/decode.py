@@ -47,7 +47,7 @@ import torch
 from simstudent.models.base import SamplingParams, truncate_at_stop
 from simstudent.models.kv_buffer import _buffer_layer_class, _room
 from simstudent.models.prefix_store import PrefixStore
-from simstudent.models.repetition import repeats_at_end
+from simstudent.metrics.degeneration import repeats_at_end
 from simstudent.models.sampling import Sampler
 
 # A shared prefix shorter than this is not worth a separate prefill.
