@@ -86,7 +86,7 @@ def summary_table(trajectories: Sequence[Any], title: str) -> Any:
         row("all", summarise(trajectories), style="bold")
     table.caption = ("n: students; attempts: total (mean per student); passed: final attempt passes every test; gave up: "
                      "stopped unpassed before the attempt budget; ran out: used the whole budget unpassed; "
-                     "truncated: attempts cut by the token limit")
+                     "truncated: attempts cut by the token limit or as looping text")
     return table
 
 
