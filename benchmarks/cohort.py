@@ -2,16 +2,19 @@
 one, in one run.
 
 "today": the hf backend as it was - transformers' ``generate``, fp32 weights, batches
-seeded from their first request. "new": the default hf backend on this machine - the
-lean decode loop (rows leave at their stop string / EOS, waiting requests take their
-place, the shared prefix prefilled once, per-request seeds) with bf16 weights where the
-CPU has native bf16. Both run the identical cohort (same personas, problems, seed,
+seeded from their first request, one generate call per cohort step, no loop cut. "new":
+the default on this machine - the lean decode loop (rows leave at their stop string /
+EOS, waiting requests take their place, the shared prefix prefilled once, per-request
+seeds) with bf16 weights where the CPU has native bf16, continuous scheduling (a student
+whose attempt is graded sends its next request into the running batch) and the loop cut
+(``stop_repeats``, default 3). Both run the same cohort (same personas, problems, seed,
 sampling and token budget) through ``simstudent.agent.Cohort`` with the real sandboxed
 grader, one after the other in one process.
 
 Prints, for each path, attempts, wall time, attempts/s, generated tokens, and the
-truncation rate (completions that ran out of token budget, ``finish_reason ==
-"length"``), then ``ratio:`` (new attempts/s / today's) as the last line.
+truncation rate (attempts recorded as truncated, ``finish_reason == "length"``: out of
+token budget, or cut as a loop), then how many of today's completions the loop cut would
+have ended and how those really ended, then ``ratio:`` (new attempts/s / today's) last.
 
     python benchmarks/cohort.py [--personas 3] [--problems hw01_q1,hw02_q1] [--max-attempts 2] [--threads 1]
 """
@@ -26,26 +29,51 @@ from typing import Any, Sequence
 
 
 class CountingBackend:
-    """Passes requests through and counts what comes back (finish reasons, tokens)."""
+    """Passes requests through and counts what comes back (finish reasons, loop cuts,
+    tokens); continuous scheduling passes through too."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.name = getattr(inner, "name", "backend")
+        self.supports_continuous = bool(getattr(inner, "supports_continuous", False))
         self.finish: Counter[str] = Counter()
+        self.cuts = 0
         self.tokens = 0
         self.gen_s = 0.0
+
+    def _count(self, completions: Sequence[Any]) -> None:
+        for c in completions:
+            self.finish[c.finish_reason] += 1
+            self.cuts += c.settings.get("cut") == "repetition"
+            self.tokens += c.completion_tokens
 
     def generate(self, requests: Sequence[Any]) -> list[Any]:
         t = time.perf_counter()
         out = self.inner.generate(requests)
         self.gen_s += time.perf_counter() - t
-        for c in out:
-            self.finish[c.finish_reason] += 1
-            self.tokens += c.completion_tokens
+        self._count(out)
         return out
 
+    def generate_continuous(self, feed: Any) -> None:
+        def counted(done: list) -> list:
+            self._count([c for _, c in done])
+            return feed(done)
 
-def run_one(label: str, backend: Any, grader: Any, args: argparse.Namespace) -> dict[str, Any]:
+        t = time.perf_counter()
+        self.inner.generate_continuous(counted)
+        self.gen_s += time.perf_counter() - t  # includes grading: they overlap here
+
+
+def would_cut(text: str, times: int) -> bool:
+    """Whether the loop cut would have ended ``text`` somewhere (at a line end)."""
+    from simstudent.metrics.degeneration import repeats_at_end
+
+    ends = [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+    return any(repeats_at_end(text[:e], times) for e in ends)
+
+
+def run_one(label: str, backend: Any, grader: Any, args: argparse.Namespace,
+            stop_repeats: int) -> dict[str, Any]:
     from simstudent.agent import Cohort, CohortConfig, StudentConfig
     from simstudent.models import SamplingParams
     from simstudent.problems import find_problem, list_personas, load_persona
@@ -55,20 +83,21 @@ def run_one(label: str, backend: Any, grader: Any, args: argparse.Namespace) -> 
     config = CohortConfig(
         problems=list(problems), personas=persona_ids,
         student=StudentConfig(max_attempts=args.max_attempts, seed=args.seed, save_prompts=False,
-                              sampling=SamplingParams(max_new_tokens=args.max_new_tokens)),
+                              sampling=SamplingParams(max_new_tokens=args.max_new_tokens, stop_repeats=stop_repeats)),
     )
     counting = CountingBackend(backend)
     with tempfile.TemporaryDirectory(prefix=f"bench-cohort-{label}-") as out:
         t = time.perf_counter()
         trajectories = Cohort(counting, grader, problems, [load_persona(p) for p in persona_ids],
-                              config, out).run(progress=False)
+                              config, out, schedule=args.schedule).run(progress=False)
         wall = time.perf_counter() - t
     attempts = sum(len(tr.attempts) for tr in trajectories)
     n = sum(counting.finish.values())
     return {"label": label, "attempts": attempts, "wall_s": wall, "gen_s": counting.gen_s,
             "rate": attempts / wall, "tokens": counting.tokens,
             "truncated": counting.finish["length"] / max(n, 1), "finish": dict(counting.finish),
-            "codes": [a.code for tr in trajectories for a in tr.attempts]}
+            "cuts": counting.cuts, "codes": [a.code for tr in trajectories for a in tr.attempts],
+            "completions": [(a.completion, a.finish_reason) for tr in trajectories for a in tr.attempts]}
 
 
 def main() -> None:
@@ -82,6 +111,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--model", default="default")
     parser.add_argument("--new-dtype", default=None, help="weights of the new path (default: auto)")
+    parser.add_argument("--stop-repeats", type=int, default=3, help="the new path's loop cut (0 = off)")
+    parser.add_argument("--schedule", default="auto", choices=["auto", "step"],
+                        help="the new path's cohort schedule (auto = continuous on the loop decoder)")
     args = parser.parse_args()
 
     from simstudent.grader import Grader
@@ -94,16 +126,19 @@ def main() -> None:
           f"threads: {args.threads}", flush=True)
     results = []
     with Grader() as grader:
-        for label, be in (("today", today), ("new", new)):
-            r = run_one(label, be, grader, args)
+        for label, be, cut in (("today", today, 0), ("new", new, args.stop_repeats)):
+            r = run_one(label, be, grader, args, cut)
             results.append(r)
             print(f"{label:5s}: {r['attempts']} attempts in {r['wall_s']:.1f} s (generation {r['gen_s']:.1f} s) "
                   f"= {r['rate']:.3f} attempts/s; {r['tokens']} tokens; truncated {100 * r['truncated']:.1f} % "
-                  f"{r['finish']}", flush=True)
+                  f"{r['finish']} (loop cuts {r['cuts']})", flush=True)
     old, fast = results
     same = sum(a == b for a, b in zip(old["codes"], fast["codes"]))
     print(f"identical codes: {same} of {min(len(old['codes']), len(fast['codes']))} "
           "(different sampling, so they need not match)")
+    hit = [reason for text, reason in old["completions"] if would_cut(text, args.stop_repeats or 3)]
+    print(f"today's completions the loop cut ({args.stop_repeats or 3} repeats) would have ended: "
+          f"{len(hit)} of {len(old['completions'])}; how they really ended: {dict(Counter(hit))}")
     ok = fast["truncated"] <= old["truncated"]
     print(f"truncation: today {100 * old['truncated']:.1f} %, new {100 * fast['truncated']:.1f} % "
           f"({'not higher' if ok else 'HIGHER'})")

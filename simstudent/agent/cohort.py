@@ -1,9 +1,17 @@
 """Cohorts: many simulated students x problems, batched, append-only, resumable.
 
 Every (student, problem) pair is a *slot* with its own :class:`SimulatedStudent`.
-At each step every live slot prepares its next request, the backend gets ONE
-``generate`` call for all of them, the grader grades all the codes in parallel
-(``grade_many``), and each slot records its attempt. Output folder::
+Two schedules, the same records:
+
+- **continuous** (default on a backend with ``generate_continuous``, the hf loop
+  decoder): each slot's request joins the running decode batch; when its completion
+  is done it is graded (together with any that finished at the same decode step),
+  recorded, and the slot's next request joins at once. No slot waits for another.
+- **step** (other backends, or ``schedule="step"``): every live slot prepares its next
+  request, the backend gets ONE ``generate`` call for all of them, the grader grades
+  all the codes in parallel (``grade_many``), and each slot records its attempt.
+
+Both go through :mod:`simstudent.agent.step`. Output folder::
 
     cohort.json          the configuration, backend and tutor fingerprint (CohortManifest);
                          a rerun with other ones is refused, naming each difference
@@ -17,7 +25,9 @@ trajectory lines written. Per-attempt sampling seeds and timestamps depend only 
 run writes the same attempts as an uninterrupted one - exactly so with a backend
 whose samples depend only on the request (the scripted test backend, vLLM/OpenAI
 with seeds); the HF backend's batched sampling can differ slightly with batch
-composition. A backend exception aborts the run (everything so far is on disk;
+composition. For the same reason the two schedules write the same attempts per slot
+(the order of lines in attempts.jsonl differs; each slot's attempts stay in index
+order). A backend exception aborts the run (everything so far is on disk;
 rerun to resume); a single completion with ``finish_reason="error"`` stops only
 its slot, with stop reason ``"error"``.
 """
@@ -34,7 +44,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from simstudent.agent.step import run_step
+from simstudent.agent.step import run_continuous, run_step, supports_continuous
 from simstudent.agent.student import SimulatedStudent, StudentConfig
 from simstudent.agent.timing import GapSampler
 from simstudent.agent.tutor import TutorFingerprint, tutor_fingerprint
@@ -46,6 +56,7 @@ from simstudent.errors import ConfigError, MissingFileError, SimstudentError
 ATTEMPTS_FILE = "attempts.jsonl"
 TRAJECTORIES_FILE = "trajectories.jsonl"
 MANIFEST_FILE = "cohort.json"
+SCHEDULES = ("auto", "continuous", "step")
 
 
 class CohortError(SimstudentError, RuntimeError):
@@ -172,12 +183,21 @@ class Cohort:
     fingerprint (:func:`~simstudent.agent.tutor.tutor_fingerprint`) is recorded and a
     resume with another tutor is refused. ``on_attempt`` is called with each
     :class:`AttemptRecord` once it is on disk (for live views and logging).
+    ``schedule``: ``"auto"`` (continuous when the backend supports it, else step),
+    ``"continuous"`` or ``"step"`` (see the module docstring).
     """
 
     def __init__(self, backend: Any, grader: Any, problems: dict[str, Problem],
                  personas: Iterable[Persona], config: CohortConfig, out_dir: Union[str, Path],
                  *, tutor: Any = None, gaps: Optional[GapSampler] = None,
-                 on_attempt: Optional[Callable[[AttemptRecord], None]] = None) -> None:
+                 on_attempt: Optional[Callable[[AttemptRecord], None]] = None,
+                 schedule: str = "auto") -> None:
+        if schedule not in SCHEDULES:
+            raise ConfigError(f"schedule {schedule!r}: use one of {', '.join(SCHEDULES)}")
+        if schedule == "continuous" and not supports_continuous(backend):
+            raise ConfigError(f"schedule 'continuous': backend {getattr(backend, 'name', backend)!r} "
+                              "has no continuous batching (use 'step' or 'auto')")
+        self.schedule = schedule
         self.backend, self.grader, self.config, self.tutor = backend, grader, config, tutor
         self.on_attempt = on_attempt
         self.out = Path(out_dir)
@@ -221,6 +241,10 @@ class Cohort:
                 theirs = json.loads(path.read_text(encoding="utf-8"))
             except ValueError as exc:
                 raise CohortError(f"{path}: not valid JSON ({exc})") from None
+            try:  # settings added since the folder was made count with their defaults
+                theirs = json.loads(CohortManifest.model_validate(theirs).model_dump_json())
+            except ValueError:
+                pass  # not this version's manifest: compared as it is, differences named
             theirs = {k: theirs.get(k) for k in mine}  # fields this version records
             if theirs == mine:
                 return
@@ -268,6 +292,10 @@ class Cohort:
     def _step(self, live: list[Slot]) -> int:
         hints = self._hints(live)
         attempts = run_step([s.student for s in live], self.backend, self.grader, hints)
+        return self._write(live, attempts)
+
+    def _write(self, live: list[Slot], attempts: list[Optional[Attempt]]) -> int:
+        """Append the attempts (and trajectories that just ended) to the files."""
         records = [AttemptRecord.of(slot, att) for slot, att in zip(live, attempts) if att is not None]
         self.attempts_store.append(records)
         done = [s for s in live if s.student.done and not s.written]
@@ -294,7 +322,8 @@ class Cohort:
     def run(self, *, progress: bool = True, console: Any = None,
             max_steps: Optional[int] = None) -> list[Trajectory]:
         """Run (or resume) until every slot has stopped; returns all trajectories.
-        ``max_steps`` stops early (for tests and smoke runs); rerun to continue."""
+        ``max_steps`` stops early (for tests and smoke runs; it implies step scheduling
+        unless ``schedule="continuous"`` was asked, which ignores it); rerun to continue."""
         self._check_manifest()
         self._restore()
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -308,27 +337,43 @@ class Cohort:
                       console=console, disable=not progress, transient=False) as bar:
             done_before = sum(len(s.student.trajectory.attempts) for s in self.slots)
             task = bar.add_task("", total=total, completed=done_before, rate="-")
-            while True:
-                live = [s for s in self.slots if not s.student.done]
-                if not live or (max_steps is not None and self.steps >= max_steps):
-                    break
-                bar.update(task, description=f"step {self.steps + 1}: {len(live)} live")
-                n = self._step(live)
-                self.steps += 1
-                self.generated += n
+
+            def progress_update() -> None:
                 # Stopped slots will never use their remaining budget: shrink the total.
                 remaining = sum(budget - len(s.student.trajectory.attempts)
                                 for s in self.slots if not s.student.done)
                 finished = sum(len(s.student.trajectory.attempts) for s in self.slots)
                 rate = (self.generated - started) / max(time.monotonic() - t0, 1e-9)
                 bar.update(task, completed=finished, total=finished + remaining, rate=f"{rate:.2f}")
+
+            continuous = self.schedule == "continuous" or (
+                self.schedule == "auto" and max_steps is None and supports_continuous(self.backend))
+            if continuous:
+                live = [s for s in self.slots if not s.student.done]
+                bar.update(task, description=f"continuous: {len(live)} live")
+
+                def written(pairs: list[tuple[int, Optional[Attempt]]]) -> None:
+                    self.generated += self._write([live[k] for k, _ in pairs], [a for _, a in pairs])
+                    progress_update()
+
+                run_continuous([s.student for s in live], self.backend, self.grader,
+                               hints=lambda idx: self._hints([live[k] for k in idx]), on_attempts=written)
+            while not continuous:
+                live = [s for s in self.slots if not s.student.done]
+                if not live or (max_steps is not None and self.steps >= max_steps):
+                    break
+                bar.update(task, description=f"step {self.steps + 1}: {len(live)} live")
+                self.generated += self._step(live)
+                self.steps += 1
+                progress_update()
         return [s.student.trajectory for s in self.slots]
 
 
 def run_cohort(backend: Any, grader: Any, problems: dict[str, Problem], personas: Iterable[Persona],
                config: CohortConfig, out_dir: Union[str, Path], *, tutor: Any = None,
                progress: bool = True, console: Any = None,
-               on_attempt: Optional[Callable[[AttemptRecord], None]] = None) -> list[Trajectory]:
+               on_attempt: Optional[Callable[[AttemptRecord], None]] = None,
+               schedule: str = "auto") -> list[Trajectory]:
     """Convenience wrapper: ``Cohort(...).run()``."""
-    return Cohort(backend, grader, problems, personas, config, out_dir, tutor=tutor, on_attempt=on_attempt).run(
-        progress=progress, console=console)
+    return Cohort(backend, grader, problems, personas, config, out_dir, tutor=tutor, on_attempt=on_attempt,
+                  schedule=schedule).run(progress=progress, console=console)

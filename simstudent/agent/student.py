@@ -34,6 +34,10 @@ from simstudent.models.base import Backend, Completion, GenerationRequest, Sampl
 from simstudent.schema import Attempt, GradeResult, Persona, Problem, StopReason, Trajectory
 
 DEFAULT_MAX_NEW_TOKENS = 192  # an intro-course attempt fits; keeps CPU generation short
+# Cut an attempt whose last line (or block of lines) repeats 3 times in a row: the untuned
+# default model loops like this until the budget, and the attempt is truncated either way
+# (recorded as finish reason "length", sampling["cut"] == "repetition").
+DEFAULT_STOP_REPEATS = 3
 
 
 class StudentConfig(BaseModel):
@@ -46,8 +50,9 @@ class StudentConfig(BaseModel):
     chat: Optional[bool] = Field(
         None, description="Chat prompt for the loop template (None: chat, for instruct models; False: ft-loop raw text).")
     sampling: SamplingParams = Field(
-        default_factory=lambda: SamplingParams(max_new_tokens=DEFAULT_MAX_NEW_TOKENS),
-        description="Sampling settings; each attempt's seed is derived from (seed, student, problem, attempt).")
+        default_factory=lambda: SamplingParams(max_new_tokens=DEFAULT_MAX_NEW_TOKENS, stop_repeats=DEFAULT_STOP_REPEATS),
+        description="Sampling settings; each attempt's seed is derived from (seed, student, problem, attempt); "
+                    "stop_repeats cuts looping text (hf loop decoder).")
     adapter: Optional[str] = Field(
         None, description="LoRA adapter folder (its simstudent.json picks the prompt template) or a name the server knows.")
     adapter_name: Optional[str] = Field(
@@ -236,8 +241,9 @@ class SimulatedStudent:
 
 
 def finish_reason(completion: Completion, submitted: bool) -> str:
-    """The attempt's finish reason: "length" when the token limit cut it (even if a
-    ``<SUBMIT>`` came before the cut), else "submit" or "stop"."""
+    """The attempt's finish reason: "length" when the token limit or the loop cut
+    (``SamplingParams.stop_repeats``; the backend says which in its settings) ended it
+    (even if a ``<SUBMIT>`` came before the cut), else "submit" or "stop"."""
     if completion.finish_reason == "length":
         return "length"
     return "submit" if submitted else "stop"

@@ -13,14 +13,15 @@ ERROR_COLOURS = {"no_error": "green", "logical": "yellow", "runtime": "red", "co
 
 def attempt_title(attempt: Any, previous: Optional[Any]) -> tuple[str, str]:
     """(panel title, colour) of one attempt. A truncated attempt is labelled as cut
-    by the token limit, never as the student's compile error."""
+    (by the token limit, or as looping text), never as the student's compile error."""
     import Levenshtein
 
     g = attempt.grade
     dist = "-" if previous is None else str(Levenshtein.distance(previous.code, attempt.code))
     if attempt.truncated:
         tokens = f" at {attempt.completion_tokens} tokens" if attempt.completion_tokens else ""
-        verdict, colour = f"[bright_black]truncated{tokens}[/] (token limit)", "bright_black"
+        why = "looping text" if (attempt.sampling or {}).get("cut") == "repetition" else "token limit"
+        verdict, colour = f"[bright_black]truncated{tokens}[/] ({why})", "bright_black"
     elif g is not None:
         colour = ERROR_COLOURS.get(g.error_type, "white")
         verdict = f"[{colour}]{g.error_type}[/]"
@@ -85,7 +86,7 @@ def summary_table(trajectories: Sequence[Any], title: str) -> Any:
         row("all", summarise(trajectories), style="bold")
     table.caption = ("n: students; attempts: total (mean per student); passed: final attempt passes every test; gave up: "
                      "stopped unpassed before the attempt budget; ran out: used the whole budget unpassed; "
-                     "truncated: attempts cut by the token limit")
+                     "truncated: attempts cut by the token limit or as looping text")
     return table
 
 

@@ -13,7 +13,7 @@ from typing import Any, Optional
 import typer
 from pydantic import ValidationError
 
-from simstudent.agent.student import DEFAULT_MAX_NEW_TOKENS, StudentConfig
+from simstudent.agent.student import DEFAULT_MAX_NEW_TOKENS, DEFAULT_STOP_REPEATS, StudentConfig
 from simstudent.cli._common import console, err_console, fail, one_line, print_json
 from simstudent.errors import InputError, NotFoundError, SimstudentError
 from simstudent.models.base import SamplingParams
@@ -50,6 +50,9 @@ MIN_P = typer.Option(_SAMPLING.min_p, "--min-p", min=0.0, max=1.0, help="Drop to
                      "likely token's probability.")
 MAX_NEW_TOKENS = typer.Option(DEFAULT_MAX_NEW_TOKENS, "--max-new-tokens", min=1, help="Tokens per attempt at most; "
                               "an attempt cut here is recorded as truncated (finish reason 'length').")
+STOP_REPEATS = typer.Option(DEFAULT_STOP_REPEATS, "--stop-repeats", min=0, help="hf backend: cut an attempt whose "
+                            "last line or block of lines repeats this many times in a row (looping text); it is "
+                            "recorded as truncated (finish reason 'length', sampling cut 'repetition'). 0 = off.")
 GAPS = typer.Option(None, "--gaps", help=_F["gap_source"].description)
 THREADS = typer.Option(None, "--threads", min=1, help="hf backend: CPU threads for torch (default: half the cores, at "
                        "least 1; torch's spinning threads slow down many times over when they compete with the grader).")
@@ -100,11 +103,11 @@ def _check_gaps(gaps: Optional[Path]) -> None:
 def _student_config(*, model: str, adapter: Optional[str], template: Optional[str], max_attempts: int,
                     seed: int, temperature: float, top_p: float, top_k: int, min_p: float,
                     max_new_tokens: int, gaps: Optional[Path], save_prompts: bool, no_context: bool,
-                    keep_going: bool) -> StudentConfig:
+                    keep_going: bool, stop_repeats: int = DEFAULT_STOP_REPEATS) -> StudentConfig:
     from simstudent.agent.prompting import PromptSettings
 
     sampling = SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,
-                              max_new_tokens=max_new_tokens)
+                              max_new_tokens=max_new_tokens, stop_repeats=stop_repeats)
     return StudentConfig(template=template, adapter=adapter, model=model, max_attempts=max_attempts,
                          seed=seed, sampling=sampling, gap_source=str(gaps) if gaps else None,
                          save_prompts=save_prompts, prompt=PromptSettings(context=not no_context),
@@ -163,7 +166,8 @@ def run_cmd(
     adapter: Optional[str] = ADAPTER, backend: str = BACKEND,
     base_url: Optional[str] = BASE_URL, template: Optional[str] = TEMPLATE, max_attempts: int = MAX_ATTEMPTS,
     seed: int = SEED, temperature: float = TEMPERATURE, top_p: float = TOP_P, top_k: int = TOP_K,
-    min_p: float = MIN_P, max_new_tokens: int = MAX_NEW_TOKENS, gaps: Optional[Path] = GAPS,
+    min_p: float = MIN_P, max_new_tokens: int = MAX_NEW_TOKENS, stop_repeats: int = STOP_REPEATS,
+    gaps: Optional[Path] = GAPS,
     threads: Optional[int] = THREADS, no_context: bool = NO_CONTEXT, keep_going: bool = KEEP_GOING,
     out: Optional[Path] = typer.Option(None, "--out", help="Trajectory JSON, rewritten after every attempt "
                                        "(default runs/run-<problem>-<persona>-<seed>.json)."),
@@ -183,7 +187,7 @@ def run_cmd(
         pers = resolve_persona(persona, named)
         cfg = _student_config(model=model, adapter=adapter, template=template, max_attempts=max_attempts,
                               seed=seed, temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,
-                              max_new_tokens=max_new_tokens, gaps=gaps, save_prompts=True,
+                              max_new_tokens=max_new_tokens, stop_repeats=stop_repeats, gaps=gaps, save_prompts=True,
                               no_context=no_context, keep_going=keep_going)
         _server_adapter_name(cfg, backend)
         sampler = _gap_sampler(cfg, dataset, data)
@@ -246,7 +250,8 @@ def cohort_cmd(
     adapter: Optional[str] = ADAPTER, backend: str = BACKEND,
     base_url: Optional[str] = BASE_URL, template: Optional[str] = TEMPLATE, max_attempts: int = MAX_ATTEMPTS,
     seed: int = SEED, temperature: float = TEMPERATURE, top_p: float = TOP_P, top_k: int = TOP_K,
-    min_p: float = MIN_P, max_new_tokens: int = MAX_NEW_TOKENS, gaps: Optional[Path] = GAPS,
+    min_p: float = MIN_P, max_new_tokens: int = MAX_NEW_TOKENS, stop_repeats: int = STOP_REPEATS,
+    gaps: Optional[Path] = GAPS,
     threads: Optional[int] = THREADS, no_context: bool = NO_CONTEXT, keep_going: bool = KEEP_GOING,
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="hf backend: sequences per forward pass."),
     tutor: Optional[str] = typer.Option(None, "--tutor", help="A registered tutor (rule_based) hints before each attempt."),
@@ -256,7 +261,7 @@ def cohort_cmd(
     no_progress: bool = _flag("--no-progress", "No progress bar."),
     as_json: bool = _flag("--json", "Print the outcome summary as JSON."),
 ) -> None:
-    """Many simulated students x problems, one batched generate call per step; resumable."""
+    """Many simulated students x problems, batched (continuously on the hf backend); resumable."""
     from simstudent.agent.cohort import Cohort, CohortConfig, CohortError
     from simstudent.agent.export import export_jsonl, export_progsnap2
     from simstudent.agent.personas import resolve_persona
@@ -288,7 +293,8 @@ def cohort_cmd(
             tutor=None if compare else tutor, data=str(data) if data else None,
             student=_student_config(model=model, adapter=adapter, template=template, max_attempts=max_attempts,
                                     seed=seed, temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,
-                                    max_new_tokens=max_new_tokens, gaps=gaps, save_prompts=save_prompts,
+                                    max_new_tokens=max_new_tokens, stop_repeats=stop_repeats, gaps=gaps,
+                                    save_prompts=save_prompts,
                                     no_context=no_context, keep_going=keep_going))
         _server_adapter_name(cfg.student, backend)
         sampler = _gap_sampler(cfg.student, dataset, data)

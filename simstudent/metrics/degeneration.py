@@ -44,6 +44,24 @@ def repeated_block(text: str, min_repeats: int = MIN_REPEATS) -> bool:
     return False
 
 
+def repeats_at_end(text: str, min_repeats: int = MIN_REPEATS, max_block: int = 8) -> bool:
+    """True when the *complete* lines of ``text`` (the part after the last newline is
+    not looked at) end with a block of up to ``max_block`` lines written ``min_repeats``
+    or more times in a row - the :func:`repeated_block` test applied to the end of a
+    text that is still being generated (the hf decode loop's ``stop_repeats`` cut uses
+    it, so every cut attempt also counts under ``repeats``)."""
+    cut = text.rfind("\n")
+    lines = _lines(text[:cut]) if cut >= 0 else []
+    n = len(lines)
+    for size in range(1, max_block + 1):
+        if size * min_repeats > n:
+            break
+        block = lines[n - size:]
+        if all(lines[n - (r + 1) * size:n - r * size] == block for r in range(1, min_repeats)):
+            return True
+    return False
+
+
 def defines_function(code: str, name: str) -> bool:
     """The code defines ``name`` at top level (see the module docstring)."""
     return re.search(rf"^def\s+{re.escape(name)}\s*\(", code.replace("\r\n", "\n"), re.MULTILINE) is not None

@@ -17,6 +17,11 @@ class SamplingParams:
     max_new_tokens: int = 512
     seed: Optional[int] = None
     min_new_tokens: int = 0  # forces at least this many tokens (benchmarks); 0 = off
+    # Cut a completion whose last line or block of lines repeats this many times in a row
+    # (degenerate text that would run to the budget); it finishes as truncated
+    # (``Completion.finish_reason == "length"``, ``settings["cut"] == "repetition"``).
+    # 0 = off. Only the hf backend's loop decoder applies it (others record 0).
+    stop_repeats: int = 0
 
 
 @dataclass

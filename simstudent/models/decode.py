@@ -12,7 +12,14 @@ finished. Here
 - **a prefix shared by every request** (system prompt, template header) is prefilled once
   and its cache copied to each row, instead of once per row;
 - sampling (temperature, top-k, top-p, min-p) is vectorised per row, so rows with
-  different settings share a batch.
+  different settings share a batch;
+- **continuous batching** (:meth:`DecodeLoop.run_continuous`): a callback hands over
+  each finished row and returns new requests between decode steps, so a caller that
+  turns a result into a next request (a simulated student) never waits for the slowest
+  row of a batch;
+- **loop stopping** (``SamplingParams.stop_repeats``): a row whose last line or block of
+  lines repeats that many times in a row ends with ``finish_reason="repetition"``
+  (degenerate text that would otherwise run to its budget).
 
 Layout: every row's cache is ``[shared prefix | padding | own prompt | generated]``;
 padding is masked out and positions are explicit per row (RoPE sees the positions the
@@ -33,12 +40,14 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 
 from simstudent.models.base import SamplingParams, truncate_at_stop
+from simstudent.models.kv_buffer import _buffer_layer_class, _room
 from simstudent.models.prefix_store import PrefixStore
+from simstudent.metrics.degeneration import repeats_at_end
 from simstudent.models.sampling import Sampler
 
 # A shared prefix shorter than this is not worth a separate prefill.
@@ -62,13 +71,13 @@ class DecodeItem:
 class DecodeResult:
     text: str
     tokens: list[int]
-    finish_reason: str  # "stop" | "length"
+    finish_reason: str  # "stop" | "length" | "repetition"
     stop: Optional[str] = None  # the stop string (or kept end marker) that ended it
 
 
 @dataclass
 class _Row:
-    item: int
+    item: Any  # the caller's key for this request
     data: DecodeItem
     generator: torch.Generator
     tokens: list[int] = field(default_factory=list)
@@ -149,7 +158,7 @@ class DecodeLoop:
         used = cache.layers
         return out.logits[:, -1, :], ([(lay.kbuf, lay.vbuf) for lay in used], used[0].length)
 
-    def _prefill(self, rows: list[_Row], shared: Optional[tuple[int, tuple[list, int]]]) -> tuple:
+    def _prefill(self, rows: list[_Row], shared: Optional[tuple[int, tuple[list, int], list[int]]]) -> tuple:
         """Prefill ``rows``' prompts after the longest prefix whose keys and values are
         known (the prefix every request shares, or a stored earlier prompt); returns
         (last logits, cache, mask, next positions)."""
@@ -157,7 +166,7 @@ class DecodeLoop:
         known: list[tuple[int, Optional[list]]] = []
         for r in rows:
             p, layers = self.store.lookup(r.data.prompt, len(r.data.prompt) - 1) if self.store else (0, None)
-            if shared and shared[0] > p:
+            if shared and p < shared[0] < len(r.data.prompt) and r.data.prompt[:shared[0]] == shared[2]:
                 p, layers = shared[0], [(k[0], v[0]) for k, v in shared[1][0]]
             known.append((p, layers))
         start = max(p for p, _ in known)
@@ -196,7 +205,7 @@ class DecodeLoop:
         nxt = torch.tensor([len(r.data.prompt) for r in rows], device=self.device)
         return logits, cache, mask, nxt
 
-    def _shared_prefix(self, items: Sequence[DecodeItem]) -> Optional[tuple[int, tuple[list, int]]]:
+    def _shared_prefix(self, items: Sequence[DecodeItem]) -> Optional[tuple[int, tuple[list, int], list[int]]]:
         if not self.share_prefix or len(items) < 2:
             return None
         # keep at least one own token per row: its logits start the sampling
@@ -208,32 +217,54 @@ class DecodeLoop:
         pos = torch.arange(n, device=self.device)[None, :]
         self.prefill_tokens += n
         _, cache = self._forward(ids, mask, pos, None)
-        return n, cache
+        return n, cache, list(items[0].prompt[:n])
 
     # ---------------------------------------------------------------- the loop
     def run(self, items: Sequence[DecodeItem]) -> list[DecodeResult]:
         """Results for ``items``, in order."""
-        results: list[Optional[DecodeResult]] = [None] * len(items)
-        order = sorted(range(len(items)), key=lambda i: -len(items[i].prompt))
-        waiting = deque(order)
+        results: dict[int, DecodeResult] = {}
+
+        def collect(done: list[tuple[Any, DecodeResult]]) -> list[tuple[Any, DecodeItem]]:
+            results.update(done)
+            return []
+
+        self._drive(list(enumerate(items)), collect)
+        return [results[i] for i in range(len(items))]
+
+    def run_continuous(self, feed: Callable[[list[tuple[Any, DecodeResult]]], list[tuple[Any, DecodeItem]]]) -> None:
+        """Continuous batching: ``feed(finished)`` is called first with ``[]`` and then,
+        between decode steps, with the (key, result) pairs of the rows that just ended;
+        it returns new (key, item) pairs, which wait for a free row. Ends when no row is
+        running, none is waiting and ``feed`` returned nothing new."""
+        self._drive(list(feed([])), feed)
+
+    def _drive(self, first: list[tuple[Any, DecodeItem]], feed: Callable) -> None:
+        order = sorted(range(len(first)), key=lambda i: -len(first[i][1].prompt))
+        waiting = deque(first[i] for i in order)
         # spare cache columns: the longest budget, so rows rarely need a bigger buffer
-        self.room = max(it.sampling.max_new_tokens for it in items) + 1 if items else 1
-        shared = self._shared_prefix(items)
+        self.room = max((it.sampling.max_new_tokens for _, it in first), default=0) + 1
+        shared = self._shared_prefix([it for _, it in first])
         rows: list[_Row] = []
         layers: Any = None  # (per-layer (key, value) buffers, used length)
         mask = pos = last = None
         sampler: Optional[Sampler] = None
+        self._finished: list[tuple[Any, DecodeResult]] = []
         with torch.inference_mode():
-            while waiting or rows:
+            while True:
+                if self._finished:
+                    done, self._finished = self._finished, []
+                    waiting.extend(feed(done))
+                if not (waiting or rows):
+                    break
                 free = self.batch_size - len(rows)
                 if waiting and free > 0:
                     new = []
                     while waiting and len(new) < free:
-                        i = waiting.popleft()
-                        new.append(_Row(i, items[i], torch.Generator().manual_seed(items[i].seed)))
+                        key, item = waiting.popleft()
+                        new.append(_Row(key, item, torch.Generator().manual_seed(item.seed)))
                     logits, new_layers, new_mask, new_pos = self._prefill(new, shared)
                     tokens = Sampler(new, self.vocab, self.device)(self._constrain(logits, new))
-                    alive = self._advance(new, tokens, results)
+                    alive = self._advance(new, tokens)
                     if alive:
                         part = self._select(new, new_layers, new_mask, new_pos, tokens, alive)
                         rows, layers, mask, pos, last = self._merge(rows, layers, mask, pos, last, *part)
@@ -246,14 +277,13 @@ class DecodeLoop:
                 mask, pos = step_mask, pos + 1
                 assert sampler is not None
                 last = sampler(self._constrain(logits, rows))
-                alive = self._advance(rows, last, results)
+                alive = self._advance(rows, last)
                 if len(alive) < len(rows):
                     if alive:
                         rows, layers, mask, pos, last = self._select(rows, layers, mask, pos, last, alive)
                         sampler = Sampler(rows, self.vocab, self.device)
                     else:
                         rows, layers = [], None
-        return [r for r in results if r is not None]
 
     def _constrain(self, logits: torch.Tensor, rows: Sequence[_Row]) -> torch.Tensor:
         """No EOS before a row's ``min_new_tokens``."""
@@ -264,15 +294,16 @@ class DecodeLoop:
             logits[rows_idx[:, None], self.eos[None, :]] = float("-inf")
         return logits
 
-    def _advance(self, rows: list[_Row], tokens: torch.Tensor, results: list) -> list[int]:
-        """Append each row's new token; finish rows that ended. Returns the live rows."""
+    def _advance(self, rows: list[_Row], tokens: torch.Tensor) -> list[int]:
+        """Append each row's new token; finish rows that ended (into ``_finished``).
+        Returns the live rows."""
         live = []
         for j, (row, tok) in enumerate(zip(rows, tokens.tolist())):
             res = self._finish(row, tok)
             if res is None:
                 live.append(j)
             else:
-                results[row.item] = res
+                self._finished.append((row.item, res))
         return live
 
     def _finish(self, row: _Row, tok: int) -> Optional[DecodeResult]:
@@ -290,6 +321,12 @@ class DecodeLoop:
         if len(row.tokens) >= d.sampling.max_new_tokens:
             text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
             return DecodeResult(truncate_at_stop(text, d.stops)[0], row.tokens, "length")
+        if d.sampling.stop_repeats:
+            piece = self.tokenizer.decode([tok], skip_special_tokens=True)
+            if "\n" in piece:  # a line just ended: is the text looping?
+                text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+                if repeats_at_end(text, d.sampling.stop_repeats):
+                    return DecodeResult(truncate_at_stop(text, d.stops)[0], row.tokens, "repetition")
         return None
 
     # ---------------------------------------------------------------- cache surgery
@@ -335,63 +372,3 @@ class DecodeLoop:
                 pair.append(buf)
             layers.append((pair[0], pair[1]))
         return rows + new, (layers, width), mask, torch.cat([pos, new_pos]), torch.cat([last, new_last])
-
-
-def _room(t: torch.Tensor, room: int) -> torch.Tensor:
-    """``t`` copied into a buffer with ``room`` spare columns (dim 2)."""
-    buf = t.new_zeros((t.shape[0], t.shape[1], t.shape[2] + room, t.shape[3]))
-    buf[:, :, : t.shape[2]] = t
-    return buf
-
-
-def _buffer_layer_class() -> type:
-    """``_BufferLayer``, defined on first use (transformers is imported lazily)."""
-    global _BufferLayerClass
-    if _BufferLayerClass is not None:
-        return _BufferLayerClass
-    from transformers.cache_utils import DynamicLayer
-
-    class _BufferLayer(DynamicLayer):
-        """A cache layer over preallocated key/value buffers: ``update`` writes the
-        new columns in place and returns views of the used part."""
-
-        def __init__(self, buffers: Optional[tuple[torch.Tensor, torch.Tensor]], length: int, room: int) -> None:
-            super().__init__()
-            self.kbuf, self.vbuf = buffers if buffers else (None, None)
-            self.length = length
-            self.room = room
-            self._views()
-
-        def _views(self) -> None:
-            self.is_initialized = self.kbuf is not None
-            if self.kbuf is not None:
-                self.keys = self.kbuf[:, :, : self.length]
-                self.values = self.vbuf[:, :, : self.length]
-                self.device, self.dtype = self.kbuf.device, self.kbuf.dtype
-
-        def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
-            n = key_states.shape[-2]
-            end = self.length + n
-            if self.kbuf is None:
-                self.kbuf = _room(key_states[:, :, :0], end + self.room)
-                self.vbuf = _room(value_states[:, :, :0], end + self.room)
-            elif end > self.kbuf.shape[2]:
-                self.kbuf = _room(self.kbuf[:, :, : self.length], n + self.room)
-                self.vbuf = _room(self.vbuf[:, :, : self.length], n + self.room)
-            self.kbuf[:, :, self.length:end] = key_states
-            self.vbuf[:, :, self.length:end] = value_states
-            self.length = end
-            self._views()
-            return self.keys, self.values
-
-        def get_seq_length(self) -> int:
-            return self.length
-
-        def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
-            return self.length + query_length, 0
-
-    _BufferLayerClass = _BufferLayer
-    return _BufferLayer
-
-
-_BufferLayerClass: Optional[type] = None

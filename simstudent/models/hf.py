@@ -213,12 +213,13 @@ class HFBackend:
         )
 
     def settings_of(self, req: GenerationRequest, seed: Optional[int]) -> dict[str, Any]:
-        """What a completion ran with (stored with each attempt)."""
+        """What a completion ran with (stored with each attempt). ``stop_repeats`` is
+        what was applied: the ``generate`` decoder does not cut loops, so it records 0."""
         s = req.sampling
         return {"backend": self.name, "decoder": self.decoder, "dtype": self.dtype, "seed": seed,
                 "max_new_tokens": s.max_new_tokens, "temperature": s.temperature, "top_p": s.top_p,
                 "top_k": s.top_k, "min_p": s.min_p, "stop": list(req.stop), "stop_after": list(req.stop_after),
-                "adapter": req.adapter}
+                "stop_repeats": s.stop_repeats if self.decoder == "loop" else 0, "adapter": req.adapter}
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         """Completions for ``requests``, in order."""
@@ -227,20 +228,70 @@ class HFBackend:
         return self._generate_hf(requests)
 
     def _generate_loop(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        results: dict[int, Completion] = {}
+
+        def feed(done: list[tuple[Any, Completion]]) -> list[tuple[Any, GenerationRequest]]:
+            results.update(done)
+            return []
+
+        self._continuous(list(enumerate(requests)), feed, batch_first=True)
+        return [results[i] for i in range(len(requests))]
+
+    @property
+    def supports_continuous(self) -> bool:
+        """Whether :meth:`generate_continuous` works (the loop decoder)."""
+        return self.decoder == "loop"
+
+    def generate_continuous(self, feed: Any) -> None:
+        """Continuous batching (loop decoder): ``feed(finished)`` is called first with
+        ``[]``, then between decode steps with the (key, Completion) pairs that just
+        finished, and returns new (key, GenerationRequest) pairs; they join the running
+        batch as rows free up. Returns when nothing runs, waits or comes back from
+        ``feed``. Requests for another adapter than the running one wait until it ends.
+        Each completion's ``settings`` has ``"batching": "continuous"``."""
+        if self.decoder != "loop":
+            raise ValueError("continuous batching needs decoder='loop'")
+        self._continuous(list(feed([])), feed, batch_first=False)
+
+    def _continuous(self, first: list[tuple[Any, GenerationRequest]], feed: Any, *, batch_first: bool) -> None:
         from simstudent.models.decode import DecodeItem, DecodeLoop
 
-        encoded = [self._encode(r) for r in requests]
-        groups: dict[str, list[int]] = {}
-        for i, r in enumerate(requests):
-            groups.setdefault(r.adapter or "", []).append(i)
-        results: list[Optional[Completion]] = [None] * len(requests)
-        for adapter, idx in groups.items():
-            items = []
-            for i in idx:
-                r = requests[i]
-                seed = request_seed(r, self.seed, encoded[i])
-                items.append((seed, DecodeItem(prompt=encoded[i], sampling=r.sampling, seed=seed,
-                                               stops=[s for s in r.stop if s], keep=[s for s in r.stop_after if s])))
+        later: list[tuple[Any, GenerationRequest]] = list(first)
+        while later:
+            adapter = later[0][1].adapter or ""
+            mine = [(k, r) for k, r in later if (r.adapter or "") == adapter]
+            later = [(k, r) for k, r in later if (r.adapter or "") != adapter]
+            meta: dict[Any, tuple[GenerationRequest, int, int]] = {}
+
+            def to_items(pairs: list[tuple[Any, GenerationRequest]]) -> list[tuple[Any, DecodeItem]]:
+                items = []
+                for key, r in pairs:
+                    if (r.adapter or "") != adapter:
+                        later.append((key, r))
+                        continue
+                    ids = self._encode(r)
+                    seed = request_seed(r, self.seed, ids)
+                    meta[key] = (r, seed, len(ids))
+                    items.append((key, DecodeItem(prompt=ids, sampling=r.sampling, seed=seed,
+                                                  stops=[s for s in r.stop if s],
+                                                  keep=[s for s in r.stop_after if s])))
+                return items
+
+            def decoded(done: list[tuple[Any, Any]]) -> list[tuple[Any, DecodeItem]]:
+                out = []
+                for key, res in done:
+                    r, seed, n_prompt = meta.pop(key)
+                    settings = self.settings_of(r, seed)
+                    if not batch_first:
+                        settings["batching"] = "continuous"
+                    reason = res.finish_reason
+                    if reason == "repetition":  # truncated: the text was cut, not finished
+                        settings["cut"], reason = "repetition", "length"
+                    out.append((key, Completion(text=(r.assistant_prefix or "") + res.text, finish_reason=reason,
+                                                prompt_tokens=n_prompt, completion_tokens=len(res.tokens),
+                                                settings=settings)))
+                return to_items(feed(out))
+
             with self._adapter_scope(adapter):
                 store = None
                 if self.prefix_store_tokens > 0:
@@ -249,15 +300,8 @@ class HFBackend:
                     store = self._stores.setdefault(adapter, PrefixStore(self.prefix_store_tokens))
                 loop = DecodeLoop(self.model, self.tokenizer, eos_ids=self._eos_ids, batch_size=self.batch_size,
                                   device=self.device, share_prefix=self.share_prefix, store=store)
-                outs = loop.run([it for _, it in items])
-            for i, (seed, _), out in zip(idx, items, outs):
-                r = requests[i]
-                results[i] = Completion(
-                    text=(r.assistant_prefix or "") + out.text, finish_reason=out.finish_reason,
-                    prompt_tokens=len(encoded[i]), completion_tokens=len(out.tokens),
-                    settings=self.settings_of(r, seed),
-                )
-        return [c for c in results if c is not None]
+                start = to_items(mine)
+                loop.run_continuous(lambda done: decoded(done) if done else start)
 
     def _generate_hf(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         encoded = [self._encode(r) for r in requests]
