@@ -145,3 +145,23 @@ def test_rerun_of_a_finished_ray_cohort_adds_nothing(tmp_path, cluster, world, o
     RayCohort(HashBackend, problems, personas, config(), out, RayConfig(workers=1),
               make_grader=small_grader).run(progress=False)
     assert (out / ATTEMPTS_FILE).read_text().splitlines() == lines
+
+
+def test_cli_cohort_on_ray_writes_the_one_process_folder(tmp_path, world):
+    """``simstudent cohort --ray local`` (its own local cluster, in a subprocess) writes
+    the attempts ``simstudent cohort`` writes."""
+    import subprocess
+
+    def cmd(out: Path, *extra: str) -> list[str]:
+        return [sys.executable, "-c", "from simstudent.cli import main; main()", "cohort",
+                "--problems", ",".join(PROBLEMS), "--personas", PERSONAS[0], "--n-per-persona", "2",
+                "--backend", "test_agent_fakes:HashBackend", "--max-attempts", "3", "--seed", "5",
+                "--out", str(out), "--no-progress", *extra]
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS_DIR), *sys.path[:1], env.get("PYTHONPATH", "")) if p)
+    subprocess.run(cmd(tmp_path / "one"), env=env, check=True, capture_output=True, timeout=300)
+    run = subprocess.run(cmd(tmp_path / "ray", "--ray", "local", "--ray-workers", "2"), env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert attempts_by_key(tmp_path / "ray") == attempts_by_key(tmp_path / "one")
