@@ -44,3 +44,20 @@ def test_import_simstudent_scale_stays_light():
     code = "import sys, simstudent, simstudent.scale, simstudent.scale.llm; print('ray' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_ray_data_rows_carry_the_adapter_and_the_request_sampling():
+    """What RayDataLLMBackend hands ray.data.llm for each request (the vLLM run itself needs a GPU)."""
+    from simstudent.models import GenerationRequest, SamplingParams
+    from simstudent.scale.llm import RayDataLLMBackend
+
+    req = GenerationRequest(prompt="def f(n):", assistant_prefix="\n    ", adapter="/adapters/itap",
+                            stop=["</code>"], sampling=SamplingParams(max_new_tokens=50, temperature=0.7,
+                                                                      top_p=0.9, top_k=0, seed=4))
+    row = RayDataLLMBackend._row(3, req)
+    assert row["i"] == 3 and row["model"] == "/adapters/itap" and row["prompt"] == "def f(n):\n    "
+    assert row["sampling_params"]["max_tokens"] == 50 and row["sampling_params"]["seed"] == 4
+    assert row["sampling_params"]["top_k"] == -1  # 0 (off) is -1 for vLLM
+    assert row["sampling_params"]["stop"] == ["</code>"]
+    chat = RayDataLLMBackend._row(0, GenerationRequest(messages=[{"role": "user", "content": "hi"}]))
+    assert chat["messages"] == [{"role": "user", "content": "hi"}] and "prompt" not in chat
