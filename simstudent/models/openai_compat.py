@@ -7,6 +7,10 @@ which is how a vLLM server started with ``--enable-lora --lora-modules name=path
 serves adapters. Requests run concurrently (at most ``concurrency`` in flight);
 429 (rate limit), 5xx, timeouts and connection errors are retried with exponential
 backoff; 401/403, 404 and 429 ``insufficient_quota`` fail at once with a clear error.
+
+Several servers: ``base_url`` may name several, comma-separated (or a list). Requests
+go to them in turn (round-robin), and a retried request goes to the next one, so one
+server that is down or overloaded slows a cohort down but does not stop it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import os
 import random
 import threading
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 from simstudent.models.base import Completion, GenerationRequest, cut_after, truncate_at_stop
 from simstudent.models.errors import AuthError, BackendError, ModelNotFoundError, QuotaError
@@ -29,7 +33,8 @@ class OpenAIConfig:
     (what local vLLM servers accept)."""
 
     model: str
-    base_url: Optional[str] = None  # None: api.openai.com
+    # None: api.openai.com; several servers: "http://a:8000/v1,http://b:8000/v1" or a list
+    base_url: Optional[Union[str, Sequence[str]]] = None
     api_key: Optional[str] = None
     concurrency: int = 8
     max_retries: int = 5
@@ -48,6 +53,16 @@ class OpenAIConfig:
     def resolved_key(self) -> str:
         return self.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
 
+    def urls(self) -> list[Optional[str]]:
+        """The servers, in round-robin order ([None] for api.openai.com)."""
+        if self.base_url is None:
+            return [None]
+        parts = self.base_url.split(",") if isinstance(self.base_url, str) else list(self.base_url)
+        urls = [u.strip() for u in parts if u and u.strip()]
+        if not urls:
+            raise ValueError(f"base_url {self.base_url!r} names no server")
+        return urls
+
 
 class _Retryable(Exception):
     def __init__(self, message: str, retry_after: Optional[float] = None) -> None:
@@ -64,14 +79,16 @@ class OpenAIBackend:
         self.config = OpenAIConfig(model=model, **config)
         if self.config.on_error not in ("raise", "completion"):
             raise ValueError("on_error must be 'raise' or 'completion'")
+        self.urls = self.config.urls()
+        self._turn = 0  # the next request's server (round-robin across generate calls)
 
-    def _client(self) -> Any:
+    def _client(self, base_url: Optional[str] = None) -> Any:
         from openai import AsyncOpenAI
 
         # The SDK's own retries are off: this backend retries with its own policy.
         return AsyncOpenAI(
             api_key=self.config.resolved_key(),
-            base_url=self.config.base_url,
+            base_url=base_url,
             timeout=self.config.timeout_s,
             max_retries=0,
         )
@@ -102,39 +119,45 @@ class OpenAIBackend:
 
     async def agenerate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         """Completions for ``requests``, in order, at most ``concurrency`` in flight."""
-        client = self._client()
+        clients = [self._client(url) for url in self.urls]
         sem = asyncio.Semaphore(max(1, self.config.concurrency))
+        first, self._turn = self._turn, self._turn + len(requests)
 
-        async def one(req: GenerationRequest) -> Completion:
+        async def one(i: int, req: GenerationRequest) -> Completion:
             async with sem:
-                return await self._with_retries(client, req)
+                return await self._with_retries(clients, first + i, req)
 
         try:
-            return list(await asyncio.gather(*(one(r) for r in requests)))
+            return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))
         finally:
-            await client.close()
+            for client in clients:
+                await client.close()
 
     # ------------------------------------------------------------------ internals
 
-    async def _with_retries(self, client: Any, req: GenerationRequest) -> Completion:
+    async def _with_retries(self, clients: list[Any], turn: int, req: GenerationRequest) -> Completion:
         cfg = self.config
         attempt = 0
         while True:
+            where = (turn + attempt) % len(clients)  # a retry goes to the next server
             try:
-                return await self._call(client, req)
+                return await self._call(clients[where], req, self.urls[where])
             except _Retryable as exc:
                 attempt += 1
                 if attempt > cfg.max_retries:
-                    msg = f"{self._where(req)}: giving up after {cfg.max_retries} retries: {exc}"
+                    msg = f"{self._where(req, self.urls[where])}: giving up after {cfg.max_retries} retries: {exc}"
                     if cfg.on_error == "completion":
                         return Completion(text="", finish_reason="error", error=msg)
                     raise BackendError(msg) from None
+                if len(clients) > 1 and attempt < len(clients):
+                    continue  # another server has not been tried yet: no backoff
                 delay = min(cfg.backoff_max_s, cfg.backoff_base_s * 2 ** (attempt - 1))
                 delay = max(delay * (0.5 + random.random() / 2), exc.retry_after or 0.0)
                 await asyncio.sleep(min(delay, cfg.backoff_max_s))
 
-    def _where(self, req: GenerationRequest) -> str:
-        return f"model {req.adapter or self.config.model!r} at {self.config.base_url or 'api.openai.com'}"
+    def _where(self, req: GenerationRequest, url: Optional[str] = None) -> str:
+        at = url or (self.urls[0] if len(self.urls) == 1 else None) or "api.openai.com"
+        return f"model {req.adapter or self.config.model!r} at {at}"
 
     def _body(self, req: GenerationRequest) -> dict[str, Any]:
         s = req.sampling
@@ -155,7 +178,7 @@ class OpenAIBackend:
             body["extra_body"] = extra
         return body
 
-    async def _call(self, client: Any, req: GenerationRequest) -> Completion:
+    async def _call(self, client: Any, req: GenerationRequest, url: Optional[str] = None) -> Completion:
         import openai
 
         body = self._body(req)
@@ -178,16 +201,16 @@ class OpenAIBackend:
                 choice = resp.choices[0]
                 text = choice.message.content or ""
         except openai.AuthenticationError as exc:
-            raise AuthError(f"{self._where(req)}: authentication failed (HTTP 401): check api_key "
+            raise AuthError(f"{self._where(req, url)}: authentication failed (HTTP 401): check api_key "
                             f"or OPENAI_API_KEY: {_msg(exc)}") from None
         except openai.PermissionDeniedError as exc:
-            raise AuthError(f"{self._where(req)}: permission denied (HTTP 403): {_msg(exc)}") from None
+            raise AuthError(f"{self._where(req, url)}: permission denied (HTTP 403): {_msg(exc)}") from None
         except openai.NotFoundError as exc:
-            raise ModelNotFoundError(f"{self._where(req)}: model not found (HTTP 404): is it served "
+            raise ModelNotFoundError(f"{self._where(req, url)}: model not found (HTTP 404): is it served "
                                      f"there (vLLM: --lora-modules for adapters)? {_msg(exc)}") from None
         except openai.RateLimitError as exc:
             if _code(exc) == "insufficient_quota":
-                raise QuotaError(f"{self._where(req)}: quota exhausted (HTTP 429 insufficient_quota): "
+                raise QuotaError(f"{self._where(req, url)}: quota exhausted (HTTP 429 insufficient_quota): "
                                  f"{_msg(exc)}") from None
             raise _Retryable(f"rate limited (HTTP 429): {_msg(exc)}", _retry_after(exc)) from None
         except openai.InternalServerError as exc:
@@ -197,7 +220,7 @@ class OpenAIBackend:
         except openai.APIStatusError as exc:
             if exc.status_code >= 500:
                 raise _Retryable(f"server error (HTTP {exc.status_code}): {_msg(exc)}") from None
-            raise BackendError(f"{self._where(req)}: HTTP {exc.status_code}: {_msg(exc)}") from None
+            raise BackendError(f"{self._where(req, url)}: HTTP {exc.status_code}: {_msg(exc)}") from None
         # The server applied the first 4 stops; apply them all here too.
         text, hit = truncate_at_stop(text, req.stop)
         text, marker = cut_after(text, req.stop_after)  # end markers: cut client-side

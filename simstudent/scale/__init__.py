@@ -1,0 +1,9 @@
+"""Beyond one machine: cohorts on Ray actors, evaluations through Ray Data + vLLM.
+
+Nothing here imports Ray at module load (``pip install -e ".[ray]"`` adds it); the
+functions that need it import it when called.
+"""
+
+from simstudent.scale.cohort import RayCohort, RayConfig, RayUnavailable, run_cohort_on_ray
+
+__all__ = ["RayCohort", "RayConfig", "RayUnavailable", "run_cohort_on_ray"]
