@@ -54,6 +54,9 @@ STOP_REPEATS = typer.Option(DEFAULT_STOP_REPEATS, "--stop-repeats", min=0, help=
                             "last line or block of lines repeats this many times in a row (looping text); it is "
                             "recorded as truncated (finish reason 'length', sampling cut 'repetition'). 0 = off.")
 GAPS = typer.Option(None, "--gaps", help=_F["gap_source"].description)
+DTYPE = typer.Option(None, "--dtype", help="hf backend weights: auto (bf16 on a CPU with native bf16, else fp32), "
+                     "bf16 or fp32. fp32 makes each sample independent of its batch-mates (cohort --compare "
+                     "uses it unless told otherwise); bf16 is faster.")
 THREADS = typer.Option(None, "--threads", min=1, help="hf backend: CPU threads for torch (default: half the cores, at "
                        "least 1; torch's spinning threads slow down many times over when they compete with the grader).")
 NO_CONTEXT = _flag("--no-context", "Do not show the persona's work on an earlier problem.")
@@ -61,13 +64,14 @@ KEEP_GOING = _flag("--keep-going", "Do not stop when all tests pass (only at <SU
 
 
 def make_backend(backend: str, model: str, base_url: Optional[str] = None,
-                 batch_size: Optional[int] = None, threads: Optional[int] = None) -> Any:
+                 batch_size: Optional[int] = None, threads: Optional[int] = None,
+                 dtype: Optional[str] = None) -> Any:
     """A backend by registry name, or ``package.module:Class`` for your own (see
     :func:`simstudent.models.build_backend`). Adapters travel with each request."""
     from simstudent.models import BackendConfig, build_backend
 
     return build_backend(BackendConfig(backend=backend, model=model, base_url=base_url,
-                                       batch_size=batch_size, num_threads=threads))
+                                       batch_size=batch_size, num_threads=threads, dtype=dtype))
 
 
 def _load_data(data: Optional[Path], skip_bad_rows: bool = False) -> tuple[Any, dict[str, Any]]:
@@ -168,7 +172,8 @@ def run_cmd(
     seed: int = SEED, temperature: float = TEMPERATURE, top_p: float = TOP_P, top_k: int = TOP_K,
     min_p: float = MIN_P, max_new_tokens: int = MAX_NEW_TOKENS, stop_repeats: int = STOP_REPEATS,
     gaps: Optional[Path] = GAPS,
-    threads: Optional[int] = THREADS, no_context: bool = NO_CONTEXT, keep_going: bool = KEEP_GOING,
+    threads: Optional[int] = THREADS, dtype: Optional[str] = DTYPE, no_context: bool = NO_CONTEXT,
+    keep_going: bool = KEEP_GOING,
     out: Optional[Path] = typer.Option(None, "--out", help="Trajectory JSON, rewritten after every attempt "
                                        "(default runs/run-<problem>-<persona>-<seed>.json)."),
     as_json: bool = _flag("--json", "Print the trajectory JSON to stdout instead of panels."),
@@ -192,7 +197,7 @@ def run_cmd(
         _server_adapter_name(cfg, backend)
         sampler = _gap_sampler(cfg, dataset, data)
         with err_console.status(f"loading model {model!r} ({backend})"):
-            be = make_backend(backend, model, base_url, threads=threads)
+            be = make_backend(backend, model, base_url, threads=threads, dtype=dtype)
     except _USER_ERRORS as exc:
         fail(_message(exc))
     out = out or Path("runs") / f"run-{prob.id.replace('/', '_')}-{pers.id.replace(':', '_')}-{seed}.json"
@@ -252,7 +257,8 @@ def cohort_cmd(
     seed: int = SEED, temperature: float = TEMPERATURE, top_p: float = TOP_P, top_k: int = TOP_K,
     min_p: float = MIN_P, max_new_tokens: int = MAX_NEW_TOKENS, stop_repeats: int = STOP_REPEATS,
     gaps: Optional[Path] = GAPS,
-    threads: Optional[int] = THREADS, no_context: bool = NO_CONTEXT, keep_going: bool = KEEP_GOING,
+    threads: Optional[int] = THREADS, dtype: Optional[str] = DTYPE, no_context: bool = NO_CONTEXT,
+    keep_going: bool = KEEP_GOING,
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="hf backend: sequences per forward pass."),
     tutor: Optional[str] = typer.Option(None, "--tutor", help="A registered tutor (rule_based) hints before each attempt."),
     compare: bool = _flag("--compare", "With --tutor: run without and with it (same seeds) and compare."),
@@ -309,8 +315,13 @@ def cohort_cmd(
 
             return cohort_on_ray(ray, ray_workers, backend, model, base_url, batch_size, threads, probs, pers,
                                   cfg, out, sampler, export=export, progress=not no_progress, as_json=as_json)
+        if compare and backend == "hf" and dtype is None:
+            # Paired arms: in bf16 a sample can depend on which requests share its batch, and the
+            # tutor arm's batches differ from the other arm's; fp32 keeps the arms paired.
+            dtype = "fp32"
+            err_console.print("--compare: fp32 weights, so both arms sample identically (--dtype to change)")
         with err_console.status(f"loading model {model!r} ({backend})"):
-            be = make_backend(backend, model, base_url, batch_size, threads)
+            be = make_backend(backend, model, base_url, batch_size, threads, dtype)
     except _USER_ERRORS as exc:
         fail(_message(exc))
     progress = not no_progress
