@@ -120,3 +120,23 @@ def print_comparison(result: Any) -> None:
         for r in result.difference_rows():
             diff.add_row(*r)
         console.print(diff)
+
+
+def finish_cohort(trajs: Any, notes: Any, out: Any, problems: Any, *, export: Any, as_json: bool) -> None:
+    """What ``cohort`` prints when it ends (in one process or on Ray): the notes, the
+    export asked for, and the summary (a table, or JSON)."""
+    from simstudent.agent.export import export_jsonl, export_progsnap2
+    from simstudent.agent.summary import summarise
+    from simstudent.cli._common import console, err_console, print_json
+
+    for note in notes:
+        err_console.print(f"[dim]{note}[/]")
+    if export == "progsnap2":
+        err_console.print(f"exported ProgSnap2 to {export_progsnap2(trajs, out / 'progsnap2')}")
+    elif export == "jsonl":
+        path = export_jsonl(trajs, out / "cohort.jsonl", problems, name=out.name)
+        err_console.print(f"exported JSONL dataset to {path}")
+    if as_json:
+        print_json(summarise(trajs).model_dump(mode="json"))
+        return
+    console.print(summary_table(trajs, f"cohort {out}"))

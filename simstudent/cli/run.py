@@ -273,11 +273,9 @@ def cohort_cmd(
 ) -> None:
     """Many simulated students x problems, batched (continuously on the hf backend); resumable."""
     from simstudent.agent.cohort import Cohort, CohortConfig, CohortError
-    from simstudent.agent.export import export_jsonl, export_progsnap2
     from simstudent.agent.personas import resolve_persona
-    from simstudent.agent.summary import summarise
     from simstudent.agent.tutor import TUTORS, compare_with_tutor, get_tutor
-    from simstudent.cli._agent_view import print_comparison, summary_table
+    from simstudent.cli._agent_view import finish_cohort, print_comparison
     from simstudent.grader import Grader
 
     if export not in (None, "progsnap2", "jsonl"):
@@ -343,16 +341,7 @@ def cohort_cmd(
         fail(str(exc))
     except BackendError as exc:
         fail(f"backend failed: {exc}; every attempt so far is in {out}: rerun the same command to resume")
-    for note in cohort.notes:
-        err_console.print(f"[dim]{note}[/]")
-    if export == "progsnap2":
-        err_console.print(f"exported ProgSnap2 to {export_progsnap2(trajs, out / 'progsnap2')}")
-    elif export == "jsonl":
-        err_console.print(f"exported JSONL dataset to {export_jsonl(trajs, out / 'cohort.jsonl', probs, name=out.name)}")
-    if as_json:
-        print_json(summarise(trajs).model_dump(mode="json"))
-        return
-    console.print(summary_table(trajs, f"cohort {out}"))
+    finish_cohort(trajs, cohort.notes, out, probs, export=export, as_json=as_json)
 
 
 def cohort_report_cmd(

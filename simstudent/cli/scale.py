@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from pydantic import ValidationError
 
-from simstudent.cli._common import console, err_console, fail, one_line, print_json
+from simstudent.cli._common import err_console, fail, one_line
 from simstudent.errors import SimstudentError
 from simstudent.models.errors import BackendError
 
@@ -22,9 +22,7 @@ def cohort_on_ray(address: str, workers: int, backend: str, model: str, base_url
     graded by Ray actors that each build their own backend."""
     import functools
 
-    from simstudent.agent.export import export_jsonl, export_progsnap2
-    from simstudent.agent.summary import summarise
-    from simstudent.cli._agent_view import summary_table
+    from simstudent.cli._agent_view import finish_cohort
     from simstudent.models import BackendConfig, build_backend
     from simstudent.scale import RayCohort, RayConfig
 
@@ -38,15 +36,7 @@ def cohort_on_ray(address: str, workers: int, backend: str, model: str, base_url
         fail(one_line(exc))
     except BackendError as exc:
         fail(f"backend failed: {exc}; every attempt so far is in {out}: rerun the same command to resume")
-    for note in cohort.notes:
-        err_console.print(f"[dim]{note}[/]")
+    notes = list(cohort.notes)
     if cohort.restarts:
-        err_console.print(f"[dim]Ray restarted actors {cohort.restarts} time(s); no attempt was lost[/]")
-    if export == "progsnap2":
-        err_console.print(f"exported ProgSnap2 to {export_progsnap2(trajs, out / 'progsnap2')}")
-    elif export == "jsonl":
-        err_console.print(f"exported JSONL dataset to {export_jsonl(trajs, out / 'cohort.jsonl', probs, name=out.name)}")
-    if as_json:
-        print_json(summarise(trajs).model_dump(mode="json"))
-        return
-    console.print(summary_table(trajs, f"cohort {out}"))
+        notes.append(f"Ray restarted actors {cohort.restarts} time(s); no attempt was lost")
+    finish_cohort(trajs, notes, out, probs, export=export, as_json=as_json)
