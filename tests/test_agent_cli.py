@@ -148,7 +148,11 @@ def test_ctrl_c_keeps_the_attempts_made(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", "from simstudent.cli import main; main()", "run", "--problem",
                              "hw04_q2", "--persona", "student_123", *FAKE, "--max-attempts", "50", "--keep-going",
                              "--out", str(out)], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            # A job started in the background by a non-interactive shell (as CI
+                            # may start this suite) inherits SIGINT ignored, and Python then never
+                            # raises KeyboardInterrupt: give the child the terminal's default.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if out.exists() and len(json.loads(out.read_text())["attempts"]) >= 2:

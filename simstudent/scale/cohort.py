@@ -234,15 +234,25 @@ class RayCohort:
 
     def _load(self, ray: Any, worker: Any, state: list) -> None:
         """Hand a (possibly restarted) actor its slots; retried while Ray restarts it."""
+        import time
+
         from ray.exceptions import RayActorError
 
-        for _ in range(self.ray_config.max_restarts + 1):
+        # A call to an actor that Ray is still restarting can fail at once, several times in a
+        # row on a loaded machine: wait with backoff (bounded) instead of giving up. (The death
+        # itself was counted where the step failed.)
+        failures, delay, deadline = 0, 0.25, time.monotonic() + 120
+        while True:
             try:
                 ray.get(worker.load.remote(state))
                 return
             except RayActorError:
-                self.restarts += 1
-        raise SimstudentError(f"a Ray actor died {self.restarts} times; every attempt so far is in {self.out}")
+                failures += 1
+                if failures > self.ray_config.max_restarts + 1 and time.monotonic() > deadline:
+                    raise SimstudentError(f"a Ray actor could not be restarted ({failures} failed calls); "
+                                          f"every attempt so far is in {self.out}") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 4.0)
 
     def _loop(self, ray: Any, workers: list, shards: list, shard_state: Callable, history: dict, final: dict,
               attempts_store: Any, traj_store: Any, record_cls: Any, budget: int, progress: bool,
