@@ -242,3 +242,32 @@ def test_length_grouped_plan_keeps_every_example_within_budget() -> None:
     fixed = plan_micro_batches(feats, list(range(6)), batching="fixed", batch_size=2, token_budget=100)
     assert fixed == [[0, 1], [2, 3], [4, 5]]
     assert padded_tokens(feats, fixed) == 2 * 50 + 2 * 45 + 2 * 100
+
+
+def test_lora_inputs_stay_bf16_under_autocast(tiny: Path) -> None:
+    """With the base in bf16 and fp32 LoRA weights, peft would copy each adapted layer's
+    input to fp32; after keep_lora_inputs_in_compute_dtype the LoRA matmuls see bf16
+    inputs, and the LoRA weights (and their gradients) stay fp32."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from simstudent.training.steps import keep_lora_inputs_in_compute_dtype
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny), dtype=torch.bfloat16)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.05,
+                                             target_modules="all-linear", task_type="CAUSAL_LM"))
+    seen: list[torch.dtype] = []
+    hooks = [m.register_forward_pre_hook(lambda _m, args: seen.append(args[0].dtype))
+             for name, m in model.named_modules() if name.endswith("lora_A.default")]
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(input_ids=ids)
+    assert hooks and set(seen) == {torch.float32}  # peft's default: the fp32 copy
+    assert keep_lora_inputs_in_compute_dtype(model) == len(hooks)
+    seen.clear()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(input_ids=ids).logits.float().sum().backward()
+    assert set(seen) == {torch.bfloat16}
+    lora_weights = [p for n, p in model.named_parameters() if "lora_" in n]
+    assert all(p.dtype == torch.float32 and p.grad is not None and p.grad.dtype == torch.float32
+               for p in lora_weights)

@@ -27,7 +27,13 @@ from simstudent.models.loading import load_model, load_tokenizer, pick_device, s
 from simstudent.schema import Example, Problem
 from simstudent.training.config import LoraTrainConfig
 from simstudent.training.dataset import build_features, fingerprint
-from simstudent.training.steps import chunked_supported, padded_tokens, plan_micro_batches, step_loss
+from simstudent.training.steps import (
+    chunked_supported,
+    keep_lora_inputs_in_compute_dtype,
+    padded_tokens,
+    plan_micro_batches,
+    step_loss,
+)
 from simstudent.errors import ConfigError, InputError
 
 CKPT_DIR = "checkpoints"
@@ -202,6 +208,8 @@ def train_lora(
     lora = LoraConfig(r=config.r, lora_alpha=config.alpha, lora_dropout=config.dropout,
                       target_modules=config.target_modules, task_type="CAUSAL_LM")
     model = get_peft_model(model, lora)
+    if use_bf16:
+        keep_lora_inputs_in_compute_dtype(model)  # no fp32 copy of each adapted layer's input
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     sched = get_scheduler(config.scheduler, opt, num_warmup_steps=int(config.warmup_ratio * total_steps),

@@ -43,6 +43,27 @@ def plan_micro_batches(features: Sequence[Feature], indices: Sequence[int], *, b
     return out
 
 
+def keep_lora_inputs_in_compute_dtype(model: Any) -> int:
+    """Stop peft from casting each LoRA layer's input to its weights' dtype.
+
+    Under bf16 autocast the frozen base runs in bf16 while the LoRA weights stay fp32.
+    peft's LoRA forward then copies every adapted layer's input to fp32, applies
+    dropout in fp32, and autocast copies it back to bf16 for the low-rank matmul: two
+    full-activation copies and an fp32 dropout per adapted layer (7 per decoder layer).
+    Left in bf16, the input goes to dropout and the matmul as is; autocast casts only
+    the small LoRA weights, and their gradients still accumulate in fp32.
+    Returns the number of layers changed.
+    """
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, BaseTunerLayer):
+            module.cast_input_dtype_enabled = False
+            changed += 1
+    return changed
+
+
 def padded_tokens(features: Sequence[Feature], micro: Sequence[Sequence[int]]) -> int:
     """Tokens the model processes for these micro-batches, padding included."""
     return sum(len(m) * max(len(features[i].input_ids) for i in m) for m in micro)
