@@ -67,7 +67,7 @@ class Problem(_Model):
     fixed_code: str = ""
     skeleton_code: str = ""
     tests: list[TestCase] = Field(default_factory=list)
-    reference_solution: Optional[str] = None  # never shown to a model
+    reference_solution: Optional[str] = None  # shown to a model only by the solution-aware templates
     tags: list[str] = Field(default_factory=list)
     function_name: Optional[str] = None
     course: str = ""

@@ -310,3 +310,28 @@ def test_experiment_template_keeps_an_adapters_layout(tmp_path):
     assert experiment_template(GenerationConfig(adapter=str(adapter)), "exp1", False) == "ft-exp1-v1"
     assert experiment_template(GenerationConfig(), "exp1", True) == "chat-exp1-ctx"
     assert experiment_template(GenerationConfig(template="chat-exp2-v1"), "exp2", False) == "chat-exp2-v1"
+
+
+def test_rollout_from_scratch_on_long_streams_counts_copies(itap_dir, tmp_path, grader):
+    """prefix 0: the simulated student starts from nothing, as in `simstudent run`;
+    --min-attempts keeps only streams with that many real attempts."""
+    from simstudent.experiments.inputs import load_inputs
+    from simstudent.experiments.rollout import RolloutConfig, rollout_streams, run_rollouts
+
+    cfg = RolloutConfig(
+        data=DataConfig(data=str(itap_dir), split="test_NS_OP", test_fraction=0.1),
+        gen=GenerationConfig(batch_size=4), prefix=0, min_attempts=3, max_new_attempts=2, limit=3,
+        embedder="tfidf", floor_repeats=2, label="scripted",
+    )
+    streams = rollout_streams(cfg, load_inputs(cfg.data).test)
+    assert len(streams) == 3 and all(len(s.submissions) >= 3 for s in streams)
+    metrics = run_rollouts(cfg, tmp_path / "ro0", backend=ScriptedBackend(), grader=grader, show_progress=False)
+    ro = metrics["rollout"]
+    assert ro["prefix"] == 0
+    recs = RunFolder(tmp_path / "ro0").records("trajectories.jsonl")
+    generated = sum(len(r["trajectory"]["attempts"]) for r in recs)
+    assert ro["copies_gen"]["n_generated"] == generated  # nothing injected: every attempt is generated
+    assert ro["copies_real"]["n_generated"] == sum(len(s.submissions) for s in streams)
+    # "def f(x): return 0" copies neither a reference solution nor a training code.
+    assert ro["copies_gen"]["copy_share"] == 0.0
+    assert 0.0 <= ro["copies_real"]["copy_share"] <= 1.0

@@ -120,3 +120,28 @@ def test_length_index_agrees_with_brute_force() -> None:
         brute = "exact" if a in norm_train else (
             "near" if any(1 - Levenshtein.ratio(a, b) < 0.05 for b in norm_train) else None)
         assert index.kind(code) == brute, code
+
+
+def test_copy_shares_count_reference_and_training_copies():
+    """Worked by hand: the known codes are one training code and one reference solution."""
+    from types import SimpleNamespace
+
+    from simstudent.experiments.rollout_measure import copy_shares
+    from simstudent.schema import Dataset, Problem, Stream, Submission
+
+    ref = "def total(xs):\n    s = 0\n    for x in xs:\n        s = s + x\n    return s\n"
+    train_code = "def total(xs):\n    return sum(xs)\n"
+    problem = Problem(id="p", reference_solution=ref)
+    train = Dataset(streams=[Stream(student_id="t", problem_id="p", submissions=[Submission(code=train_code, order=0)])],
+                    problems={"p": problem})
+    inputs = SimpleNamespace(split=SimpleNamespace(train=train), problems={"p": problem})
+    generated = [
+        ref,                                          # exact copy of the reference
+        ref.replace("return s", "return s  # done"),  # a comment: equal after normalising -> exact
+        ref.replace("s = s + x", "s = s + y"),        # one substitution: indel 2, ratio 1 - 2/(2n) > 0.95 -> near
+        "def total(xs):\n    print(xs)\n",           # neither
+    ]
+    real = [train_code, "x = 1\n"]                    # one exact copy of a training code, one original
+    gen, rl = copy_shares(inputs, generated, real)
+    assert (gen["exact"], gen["near"], gen["n_generated"]) == (2, 1, 4) and gen["copy_share"] == 0.75
+    assert (rl["exact"], rl["near"], rl["copy_share"]) == (1, 0, 0.5)

@@ -204,7 +204,8 @@ def _rollout(
     problem_fraction: float = _PROB_FRAC, itap_fold: Optional[int] = _FOLD, problems: Optional[str] = _PROBLEMS,
     max_streams: Optional[int] = _MAX_STREAMS, skip_bad_rows: bool = _SKIP,
     context: bool = typer.Option(True, "--context/--no-context", help="Show the student's work on an earlier problem."),
-    prefix: int = typer.Option(2, "--prefix", min=2, help="Real attempts injected before the model takes over."),
+    prefix: int = typer.Option(2, "--prefix", min=0, help="Real attempts injected before the model takes over (0: from scratch)."),
+    min_attempts: int = typer.Option(1, "--min-attempts", min=1, help="Only streams with at least this many real attempts."),
     max_new_attempts: int = typer.Option(6, "--max-new-attempts", min=1, help="Generated attempts at most."),
     k: Optional[int] = typer.Option(None, "--k", min=1, help="exp2-template adapters: attempts shown (default: the adapter's)."),
     model: str = _MODEL, adapter: Optional[str] = _ADAPTER, backend: str = _BACKEND, base_url: Optional[str] = _BASE_URL,
@@ -223,7 +224,7 @@ def _rollout(
             data=_data_cfg(data, split, split_seed, test_fraction, problem_fraction, itap_fold, problems,
                            max_streams, skip_bad_rows),
             gen=_gen_cfg(model, adapter, backend, base_url, template, 1, batch_size, max_new_tokens, seed, threads),
-            context=context, prefix=prefix, max_new_attempts=max_new_attempts, limit=limit, embedder=embedder,
+            context=context, prefix=prefix, min_attempts=min_attempts, max_new_attempts=max_new_attempts, limit=limit, embedder=embedder,
             label=label, k=k, bins=bins,
         )
         folder = Path(out) if out else _default_out("rollout", split, cfg.run_label(), context, None)
@@ -237,6 +238,13 @@ def _rollout(
         console.print(
             f"rollouts: {ro['n_streams']}  step coverage {ro['coverage']['mean']}  "
             f"grade proximity {ro['grade_proximity']['mean']}  CodeBLEU-like {ro['codebleu']['mean']}"
+        )
+        fmt = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
+        cg, cr = ro.get("copies_gen") or {}, ro.get("copies_real") or {}
+        console.print(
+            f"attempts {fmt(ro['attempts_gen']['mean'])} (real {fmt(ro['attempts_real']['mean'])})  "
+            f"final pass rate {fmt(ro['final_pass_gen']['mean'])} (real {fmt(ro['final_pass_real']['mean'])})  "
+            f"copies {fmt(cg.get('copy_share'))} (real {fmt(cr.get('copy_share'))})"
         )
 
 

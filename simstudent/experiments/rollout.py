@@ -39,7 +39,9 @@ class RolloutConfig(BaseModel):
     data: DataConfig
     gen: GenerationConfig = Field(default_factory=GenerationConfig)
     context: bool = True  # show the student's work on an earlier problem
-    prefix: int = Field(2, ge=2)
+    prefix: int = Field(2, ge=0, description="Real attempts injected before the model takes over (0: the "
+                        "simulated student starts from scratch, as in `simstudent run`).")
+    min_attempts: int = Field(1, ge=1, description="Roll out only streams with at least this many real attempts.")
     max_new_attempts: int = Field(6, ge=1)
     limit: Optional[int] = None  # first N streams
     embedder: str = "minilm"
@@ -85,7 +87,8 @@ def _stream_id(stream: Stream) -> str:
 
 
 def rollout_streams(cfg: RolloutConfig, test: Dataset) -> list[Stream]:
-    streams = sorted((s for s in test.streams if len(s.submissions) > cfg.prefix),
+    streams = sorted((s for s in test.streams if len(s.submissions) > cfg.prefix
+                      and len(s.submissions) >= cfg.min_attempts),
                      key=lambda s: (s.student_id, s.problem_id))
     return streams[: cfg.limit] if cfg.limit is not None else streams
 
@@ -105,7 +108,8 @@ def run_rollouts(cfg: RolloutConfig, out: Path | str, *, backend: Any = None, gr
     check_eval_adapter(cfg.gen, inputs)
     streams = rollout_streams(cfg, inputs.test)
     if not streams:
-        raise InputError(f"{cfg.data.data}: no {cfg.data.split} stream is longer than the prefix ({cfg.prefix})")
+        raise InputError(f"{cfg.data.data}: no {cfg.data.split} stream is longer than the prefix ({cfg.prefix}) "
+                         f"with at least {cfg.min_attempts} attempts")
     done = {r.id for r in folder.records(TRAJECTORIES, RolloutRecord)}
     todo = [s for s in streams if _stream_id(s) not in done]
     own_grader = grader is None

@@ -51,6 +51,17 @@ def _item(iid: str, key: str, role: str, student: str, problem: str, index: int,
     return it, code
 
 
+def copy_shares(inputs: Any, generated: Sequence[str], real: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Copying of the generated and of the real attempts: equal or nearly equal
+    (normalised edit similarity >= 0.95) to a reference solution or a training code."""
+    from simstudent.metrics.memorisation import TrainingIndex, memorisation
+
+    known = [sub.code for st in inputs.split.train.streams for sub in st.submissions]
+    known += [p.reference_solution for p in inputs.problems.values() if p.reference_solution]
+    index = TrainingIndex(known, threshold=0.05)
+    return memorisation(generated, index), memorisation(real, index)
+
+
 def measure_rollouts(cfg: Any, folder: RunFolder, streams: Sequence[Stream], inputs: Any,
                      progress: Any = None) -> dict[str, Any]:
     from simstudent.metrics.rollout import rollout_metrics
@@ -104,6 +115,8 @@ def measure_rollouts(cfg: Any, folder: RunFolder, streams: Sequence[Stream], inp
     def st(name: str) -> Stat:
         return E.stat([x[name] for x in ro["per_rollout"]])
 
+    copies = copy_shares(inputs, [codes[it.id] for it in items if it.role == "gen"],
+                         [codes[it.id] for it in items if it.role == "real"])
     final_gen = [t.attempts[-1].grade.pass_rate for _, t in scored if len(t.attempts) > p and t.attempts[-1].grade]
     final_real = [real_grades[f"{r['id']}:{len(by_id[r['id']].submissions) - 1}:real"].pass_rate for r, _ in scored]
     summary = RolloutSummary(
@@ -113,6 +126,7 @@ def measure_rollouts(cfg: Any, folder: RunFolder, streams: Sequence[Stream], inp
         attempts_gen=E.stat([len(t.attempts) - p for _, t in scored]),
         attempts_real=E.stat([len(by_id[r["id"]].submissions) - p for r, _ in scored]),
         stop_reasons=dict(stops), final_pass_gen=E.stat(final_gen), final_pass_real=E.stat(final_real),
+        copies_gen=copies[0], copies_real=copies[1],
     )
     assert means is not None  # rollout_metrics always returns means
     counts = {

@@ -165,6 +165,11 @@ class RolloutSummary(_M):
     stop_reasons: dict[str, int] = Field(default_factory=dict)
     final_pass_gen: Stat = Field(default_factory=Stat)
     final_pass_real: Stat = Field(default_factory=Stat)
+    # Copying (``metrics.memorisation``): attempts that equal or nearly equal the
+    # problem's reference solution or any training-split code, generated vs the real
+    # students' attempts after the same prefix.
+    copies_gen: Optional[dict[str, Any]] = None
+    copies_real: Optional[dict[str, Any]] = None
 
 
 class RunMetrics(_M):

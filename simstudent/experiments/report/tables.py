@@ -94,6 +94,13 @@ def _trunc(run: RunMetrics) -> str:
     return "-" if not n or t is None else _pct(t / n, 0)
 
 
+def _copies(c: Optional[dict]) -> str:
+    """Share of copied attempts with its count, e.g. ``12% (3/25)``."""
+    if not c or not c.get("n_generated"):
+        return "-"
+    return f"{_pct(c['copy_share'], 0)} ({c['exact'] + c['near']}/{c['n_generated']})"
+
+
 def _ctx(run: RunMetrics) -> str:
     return "T" if run.context else "F"
 
@@ -296,6 +303,7 @@ def table_rollout(runs: Sequence[RunMetrics], split: str, report_command: str = 
     for r in mine:
         ro = r.rollout
         g = r.group("all")
+        fg = r.floor_group("all")
         if ro is None:
             continue
         rows.append([
@@ -303,7 +311,10 @@ def table_rollout(runs: Sequence[RunMetrics], split: str, report_command: str = 
             _mean_sd(ro.coverage, 3), _mean_sd(ro.grade_proximity, 3),
             _mean_sd(ro.ast_match, 3), _mean_sd(ro.codebleu, 3),
             _mean_sd(ro.attempts_gen, 1), _mean_sd(ro.attempts_real, 1),
+            _mean_sd(ro.final_pass_gen, 2), _mean_sd(ro.final_pass_real, 2),
+            _copies(ro.copies_gen), _copies(ro.copies_real),
             _cells(g.knn_distance, g.n_cells_knn, g.n_cells) if g else "-",
+            _floor_cells(fg.knn_distance, fg.n_cells_knn, fg.n_cells) if fg else "-",
             _cells(g.coverage, g.n_cells_coverage, g.n_cells, pct=True) if g else "-",
         ])
     return Table(
@@ -319,11 +330,16 @@ def table_rollout(runs: Sequence[RunMetrics], split: str, report_command: str = 
             "and the j-th generated attempt; AST match: share of aligned attempts with the "
             "same names-normalised AST; CodeBLEU-like: n-gram/AST overlap of aligned "
             "attempts. Last two columns: KNN distance and coverage of all generated "
-            "attempts against the real continuations, per problem cell. " + CELL_NOTE
+            "attempts against the real continuations, per problem cell, beside the "
+            "real-vs-real floor of the same run's slots. Final pass: pass rate of the last "
+            "attempt, generated vs the real student's. Copies: share of attempts equal or "
+            "nearly equal (normalised edit similarity >= 0.95) to a reference solution or "
+            "a training-split code, generated vs the real students' own. " + CELL_NOTE
         ),
         columns=[
             "Model", "Prefix", "Context", "Streams", "Step Coverage", "Grade Proximity",
-            "AST Match", "CodeBLEU-like", "Attempts (gen)", "Attempts (real)", "KNN Dist. ↓", "KNN Cov. ↑",
+            "AST Match", "CodeBLEU-like", "Attempts (gen)", "Attempts (real)", "Final Pass (gen)",
+            "Final Pass (real)", "Copies (gen)", "Copies (real)", "KNN Dist. ↓", "KNN Floor", "KNN Cov. ↑",
         ],
         rows=rows,
         commands=_commands(mine, report_command),
