@@ -7,6 +7,8 @@
 #   bash docs/results/run_all.sh baseline # exp2 copy-previous baseline (no model)
 #   bash docs/results/run_all.sh train-1ep    # the paper's recipe: one epoch (CPU, ~1 h idle)
 #   bash docs/results/run_all.sh student-1ep  # (b') default model + the one-epoch adapter
+#   bash docs/results/run_all.sh loop     # closed-loop rollouts from scratch, every test stream with >= 3
+#                                         # attempts, both splits: untuned, loop adapter, solution-aware adapter
 #   bash docs/results/run_all.sh report   # tables, figures, HTML + Markdown
 set -euo pipefail
 DATA=${DATA:-../shared/data/itap}
@@ -45,6 +47,18 @@ runs_for() {  # label, model options... (most important first: the CPU budget ma
   exp1 test_NS_OP --no-context "$label" "$@"
 }
 
+# Full size: every test stream with at least 3 real attempts (54 on test_NS_OP, 14 on
+# test_NS_NP), the simulated student starting from nothing as in `simstudent run`, up to
+# 12 attempts (6 of the 68 real streams are longer).
+LOOP_OPTS="--context --prefix 0 --min-attempts 3 --max-new-attempts 12"
+loop_rollouts() {  # label, model options...
+  local label=$1; shift
+  for split in test_NS_OP test_NS_NP; do
+    simstudent eval rollout $SPLIT_OPTS --split $split $LOOP_OPTS $GEN_OPTS --batch-size 16 \
+      --label "$label" "$@" --out "runs/loop-$split-$label"
+  done
+}
+
 case "${1:-}" in
   inst) runs_for smol-inst ;;
   train)
@@ -57,6 +71,10 @@ case "${1:-}" in
     resume=""; [ -d "$ADAPTER_1EP/checkpoints" ] && resume=--resume
     simstudent train $SPLIT_OPTS --exp exp2 --k 3 --context $TRAIN_1EP_OPTS --out "$ADAPTER_1EP" $resume ;;
   student-1ep) runs_for smol-student-1ep --adapter "$ADAPTER_1EP" ;;
+  loop)
+    loop_rollouts smol-loop-solution --adapter itap-loop-solution
+    loop_rollouts smol-loop --adapter itap-loop
+    loop_rollouts smol-inst --template chat-loop ;;
   report)  # every finished run (a run folder with metrics.json)
     runs=$(ls -d runs/*-smol-*/ runs/*-copy-previous-*/ | while read d; do [ -f "$d/metrics.json" ] && echo "${d%/}"; done)
     simstudent report $runs --out docs/results \
@@ -65,5 +83,5 @@ case "${1:-}" in
     mkdir -p docs/results/metrics
     for d in $runs; do gzip -9 -n -c "$d/metrics.json" > "docs/results/metrics/$(basename "$d").json.gz"; done
     ;;
-  *) echo "usage: $0 inst|train|student|baseline|train-1ep|student-1ep|report" >&2; exit 2 ;;
+  *) echo "usage: $0 inst|train|student|baseline|train-1ep|student-1ep|loop|report" >&2; exit 2 ;;
 esac
