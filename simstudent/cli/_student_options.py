@@ -110,19 +110,20 @@ def with_student_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Give ``command`` the shared options: its ``opts: StudentOptions`` parameter is
     replaced, in place (so the help keeps their order), by one parameter per field,
     and the values come back to it as one :class:`StudentOptions`."""
+    own = inspect.signature(command).parameters
+    if "opts" not in own:
+        raise TypeError(f"{command.__name__} needs a parameter `opts: StudentOptions`")
     names = [f.name for f in dataclasses.fields(StudentOptions)]
     field_types = typing.get_type_hints(StudentOptions)
-    own_types = typing.get_type_hints(command)
+    own_types = typing.get_type_hints(command)  # typer needs real types, not the strings of `annotations`
     params: list[inspect.Parameter] = []
-    for p in inspect.signature(command).parameters.values():
+    for p in own.values():
         if p.name == "opts":
             params += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
                                          annotation=field_types[f.name])
                        for f in dataclasses.fields(StudentOptions)]
         else:
             params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=own_types[p.name]))
-    if len(params) != len(inspect.signature(command).parameters) + len(names) - 1:
-        raise TypeError(f"{command.__name__} needs one parameter `opts: StudentOptions`")
 
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> Any:
