@@ -1,4 +1,5 @@
-"""Shared fixtures: where the real data lives, and skips when it is absent."""
+"""Shared fixtures: where the real data lives (and skips when it is absent), a real
+grader per test module, and the demo course the cohort tests run."""
 
 from __future__ import annotations
 
@@ -32,3 +33,27 @@ def dublin_csv() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+# The demo course the cohort tests run: two bundled problems x two bundled personas.
+DEMO_PROBLEMS = ["hw04_q2", "hw03_q1"]
+DEMO_PERSONAS = ["student_123", "pat_prints"]
+
+
+@pytest.fixture(scope="module")
+def grader():
+    """The real sandboxed grader, one per test module and closed after it. No result
+    cache: a verdict cached by an earlier run must not stand in for a real grading.
+    A module that needs other grader settings defines its own ``grader``."""
+    from simstudent.grader import Grader, GraderConfig
+
+    with Grader(GraderConfig(cache_path=None)) as g:
+        yield g
+
+
+@pytest.fixture(scope="module")
+def world():
+    """The demo course: ``({problem id: Problem}, [Persona])`` of DEMO_PROBLEMS and DEMO_PERSONAS."""
+    from simstudent.problems import find_problem, load_persona
+
+    return {p: find_problem(p) for p in DEMO_PROBLEMS}, [load_persona(p) for p in DEMO_PERSONAS]

@@ -216,6 +216,19 @@ def test_default_gaps_are_lognormal_with_median_60s():
     assert gaps[0] >= 1.0
 
 
+def test_a_missing_gap_source_is_one_named_error_before_any_student_starts(tmp_path):
+    from simstudent.errors import MissingFileError
+
+    missing = tmp_path / "nope.csv"
+    with pytest.raises(MissingFileError, match="nope.csv: no such file or folder") as caught:
+        GapSampler.from_dataset(missing)
+    assert "\n" not in str(caught.value)
+    # A student given the path in its config gets the same error.
+    with pytest.raises(MissingFileError, match="nope.csv"):
+        SimulatedStudent(ScriptedBackend([]), None, load_persona("student_123"),
+                         StudentConfig(gap_source=str(missing)))
+
+
 def test_itap_gaps_come_from_real_timestamps(itap_dir):
     sampler = GapSampler.from_dataset(itap_dir)
     assert len(sampler.gaps) == 1913  # consecutive Submit pairs within ITAP streams

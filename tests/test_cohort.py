@@ -29,31 +29,15 @@ from simstudent.agent.cohort import (
 from simstudent.agent.export import export_jsonl, export_progsnap2
 from simstudent.agent.student import StudentConfig
 from simstudent.agent.tutor import compare_with_tutor
-from simstudent.grader import Grader, GraderConfig
-from simstudent.problems import find_problem, load_persona
+from conftest import DEMO_PERSONAS, DEMO_PROBLEMS
 from test_agent_fakes import HashBackend
 
 TESTS_DIR = Path(__file__).resolve().parent
-PROBLEMS = ["hw04_q2", "hw03_q1"]
-PERSONAS = ["student_123", "pat_prints"]
-
-
-@pytest.fixture(scope="module")
-def grader():
-    with Grader(GraderConfig(cache_path=None)) as g:
-        yield g
-
-
-@pytest.fixture(scope="module")
-def world():
-    problems = {p: find_problem(p) for p in PROBLEMS}
-    personas = [load_persona(p) for p in PERSONAS]
-    return problems, personas
 
 
 def config(**kw) -> CohortConfig:
     student = StudentConfig(max_attempts=kw.pop("max_attempts", 5), seed=kw.pop("seed", 11), save_prompts=False)
-    return CohortConfig(problems=PROBLEMS, personas=PERSONAS, student=student, **kw)
+    return CohortConfig(problems=DEMO_PROBLEMS, personas=DEMO_PERSONAS, student=student, **kw)
 
 
 def attempts_on_disk(out: Path) -> dict[tuple, dict]:
@@ -113,7 +97,7 @@ def test_other_settings_in_the_same_folder_are_refused(tmp_path, grader, world):
 
 def _cohort_cmd(out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-c", "from simstudent.cli import main; main()", "cohort",
-            "--problems", ",".join(PROBLEMS), "--personas", ",".join(PERSONAS), "--n-per-persona", "2",
+            "--problems", ",".join(DEMO_PROBLEMS), "--personas", ",".join(DEMO_PERSONAS), "--n-per-persona", "2",
             "--backend", "test_agent_fakes:HashBackend", "--max-attempts", "6", "--seed", "5",
             "--out", str(out), "--no-progress", *extra]
 
@@ -160,8 +144,8 @@ def test_progsnap2_export_reimports_with_the_same_counts(tmp_path, grader, world
     n_attempts = sum(len(t.attempts) for t in trajs)
     assert stats["submissions"] == n_attempts
     assert stats["streams"] == len(trajs)
-    assert stats["students"] == len(PERSONAS)
-    assert stats["problems"] == len(PROBLEMS)
+    assert stats["students"] == len(DEMO_PERSONAS)
+    assert stats["problems"] == len(DEMO_PROBLEMS)
     correct = sum(a.grade.error_type == "no_error" for t in trajs for a in t.attempts)
     assert stats["recorded_correct"] == {"true": correct, "false": n_attempts - correct, "unknown": 0}
 
@@ -182,7 +166,7 @@ def test_jsonl_export_round_trips(tmp_path, grader, world):
 
     ds = read_dataset(export_jsonl(trajs, tmp_path / "sim.jsonl", problems))
     assert ds.n_submissions == sum(len(t.attempts) for t in trajs)
-    assert set(ds.problems) == set(PROBLEMS)
+    assert set(ds.problems) == set(DEMO_PROBLEMS)
     assert all(s.submissions[0].grade is not None for s in ds.streams)
 
 
@@ -273,7 +257,7 @@ def test_the_no_tutor_arm_does_not_depend_on_the_batch_composition(tmp_path, gra
     both = tmp_path / "both"
     Cohort(HashBackend(), grader, problems, personas, config(), both).run(progress=False)
     alone = tmp_path / "alone"
-    only_pat = CohortConfig(problems=PROBLEMS[::-1], personas=["pat_prints"],
+    only_pat = CohortConfig(problems=DEMO_PROBLEMS[::-1], personas=["pat_prints"],
                             student=config().student)
     Cohort(HashBackend(), grader, problems, personas, only_pat, alone).run(progress=False)
     pat_both = {k: v for k, v in attempts_on_disk(both).items() if k[0] == "pat_prints"}

@@ -15,25 +15,10 @@ import pytest
 
 from simstudent.agent.cohort import ATTEMPTS_FILE, AttemptRecord, Cohort, CohortConfig, read_records
 from simstudent.agent.student import StudentConfig
-from simstudent.grader import Grader, GraderConfig
 from simstudent.models.base import Completion, GenerationRequest, SamplingParams
 from simstudent.metrics.degeneration import repeats_at_end
-from simstudent.problems import find_problem, load_persona
+from conftest import DEMO_PERSONAS, DEMO_PROBLEMS
 from test_agent_fakes import HashBackend
-
-PROBLEMS = ["hw04_q2", "hw03_q1"]
-PERSONAS = ["student_123", "pat_prints"]
-
-
-@pytest.fixture(scope="module")
-def grader():
-    with Grader(GraderConfig(cache_path=None)) as g:
-        yield g
-
-
-@pytest.fixture(scope="module")
-def world():
-    return {p: find_problem(p) for p in PROBLEMS}, [load_persona(p) for p in PERSONAS]
 
 
 class ScrambledContinuousHash(HashBackend):
@@ -81,7 +66,7 @@ def test_repeats_at_end_hand_examples() -> None:
 
 def test_continuous_cohort_writes_what_step_by_step_writes(tmp_path, grader, world) -> None:
     problems, personas = world
-    cfg = CohortConfig(problems=PROBLEMS, personas=PERSONAS, n_per_persona=2,
+    cfg = CohortConfig(problems=DEMO_PROBLEMS, personas=DEMO_PERSONAS, n_per_persona=2,
                        student=StudentConfig(max_attempts=5, seed=11, save_prompts=False))
     step = Cohort(HashBackend(), grader, problems, personas, cfg, tmp_path / "step")
     step.run(progress=False)
@@ -101,7 +86,7 @@ def test_a_backend_without_continuous_batching_is_refused_for_it(tmp_path, grade
     from simstudent.errors import ConfigError
 
     problems, personas = world
-    cfg = CohortConfig(problems=PROBLEMS, personas=PERSONAS)
+    cfg = CohortConfig(problems=DEMO_PROBLEMS, personas=DEMO_PERSONAS)
     with pytest.raises(ConfigError, match="no continuous batching"):
         Cohort(HashBackend(), grader, problems, personas, cfg, tmp_path, schedule="continuous")
 
@@ -154,7 +139,7 @@ def test_hf_continuous_requests_sample_as_they_would_alone(tiny: Path) -> None:
 
 def test_hf_cohort_continuous_equals_step_by_step_in_fp32(tmp_path, grader, world, tiny: Path) -> None:
     problems, personas = world
-    cfg = CohortConfig(problems=PROBLEMS, personas=PERSONAS,
+    cfg = CohortConfig(problems=DEMO_PROBLEMS, personas=DEMO_PERSONAS,
                        student=StudentConfig(max_attempts=3, seed=5, save_prompts=False, chat=False,
                                              sampling=SamplingParams(max_new_tokens=24, stop_repeats=3)))
     Cohort(hf(tiny, batch_size=3), grader, problems, personas, cfg, tmp_path / "step", schedule="step").run(
@@ -201,7 +186,7 @@ def test_a_folder_made_before_stop_repeats_resumes_with_it_off(tmp_path, grader,
     problems, personas = world
 
     def cfg(cut: int) -> CohortConfig:
-        return CohortConfig(problems=PROBLEMS, personas=PERSONAS, student=StudentConfig(
+        return CohortConfig(problems=DEMO_PROBLEMS, personas=DEMO_PERSONAS, student=StudentConfig(
             max_attempts=3, seed=2, save_prompts=False, sampling=SamplingParams(max_new_tokens=64, stop_repeats=cut)))
 
     Cohort(HashBackend(), grader, problems, personas, cfg(0), tmp_path).run(progress=False, max_steps=1)

@@ -20,6 +20,8 @@ from simstudent.metrics.records import load_run_metrics
 from simstudent.experiments.runfolder import (
     GENERATIONS,
     GRADES,
+    GenerationRecord,
+    GradeRecord,
     JsonlAppender,
     RunFolder,
     RunFolderError,
@@ -54,6 +56,25 @@ def test_bad_line_in_the_middle_names_file_and_line(tmp_path):
     path.write_text('{"id": "a"}\nnot json\n{"id": "c"}\n')
     with pytest.raises(RunFolderError, match=r"g\.jsonl: line 2: not valid JSON"):
         read_jsonl_records(path)
+
+
+def test_generation_and_grade_rows_are_validated_on_read(tmp_path):
+    rf = RunFolder(tmp_path / "run")
+    rf.init({"exp": "exp1"})
+    gen = GenerationRecord(id="k#0", key="k", sample=0, template="chat-exp1", completion="<code>x = 1</code>",
+                           code="x = 1", submitted=False, finish_reason="stop")
+    with rf.appender(GENERATIONS, GenerationRecord) as out:
+        out.write(gen)
+    # A row written by hand without its sample number, then a good one after it.
+    with (rf.path / GENERATIONS).open("a") as fh:
+        fh.write(json.dumps({k: v for k, v in gen.model_dump().items() if k != "sample"}) + "\n")
+        fh.write(gen.model_dump_json() + "\n")
+    assert len(rf.records(GENERATIONS)) == 3  # untyped, the rows are just dicts
+    with pytest.raises(RunFolderError, match=r"generations\.jsonl: line 2: sample: Field required"):
+        rf.records(GENERATIONS, GenerationRecord)
+    (rf.path / GRADES).write_text(json.dumps({"id": "k#0", "role": "guess", "key": "k", "grade": {}}) + "\n")
+    with pytest.raises(RunFolderError, match=r"grades\.jsonl: line 1: role: "):
+        rf.done_ids(GRADES, GradeRecord)
 
 
 def test_config_mismatch_is_refused(tmp_path):

@@ -5,16 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from simstudent.grader import Grader, GraderConfig
 from simstudent.problems import list_personas, load_persona, load_problems, validate_problem, validate_problems
 from simstudent.problems.spec import load_problem_file
-
-
-@pytest.fixture(scope="module")
-def grader():
-    # no grade cache: a stale cached verdict must not hide a broken spec
-    with Grader(GraderConfig(cache_path=None)) as g:
-        yield g
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,11 @@ ray = pytest.importorskip("ray", reason='Ray is not installed (pip install -e ".
 from simstudent.agent.cohort import ATTEMPTS_FILE, AttemptRecord, Cohort, CohortConfig, load_trajectories, read_records  # noqa: E402
 from simstudent.agent.student import StudentConfig  # noqa: E402
 from simstudent.grader import Grader, GraderConfig  # noqa: E402
-from simstudent.problems import find_problem, load_persona  # noqa: E402
 from simstudent.scale import RayCohort, RayConfig  # noqa: E402
+from conftest import DEMO_PERSONAS, DEMO_PROBLEMS  # noqa: E402
 from test_agent_fakes import HashBackend  # noqa: E402
 
 TESTS_DIR = Path(__file__).resolve().parent
-PROBLEMS = ["hw04_q2", "hw03_q1"]
-PERSONAS = ["student_123", "pat_prints"]
 
 
 @pytest.fixture(scope="module")
@@ -43,17 +41,12 @@ def cluster():
         os.environ["PYTHONPATH"] = old
 
 
-@pytest.fixture(scope="module")
-def world():
-    return {p: find_problem(p) for p in PROBLEMS}, [load_persona(p) for p in PERSONAS]
-
-
 def small_grader() -> Grader:
     return Grader(GraderConfig(workers=1, cache_path=None))
 
 
 def config() -> CohortConfig:
-    return CohortConfig(problems=PROBLEMS, personas=PERSONAS, n_per_persona=2,
+    return CohortConfig(problems=DEMO_PROBLEMS, personas=DEMO_PERSONAS, n_per_persona=2,
                         student=StudentConfig(max_attempts=4, seed=7, save_prompts=False))
 
 
@@ -154,7 +147,7 @@ def test_cli_cohort_on_ray_writes_the_one_process_folder(tmp_path, world):
 
     def cmd(out: Path, *extra: str) -> list[str]:
         return [sys.executable, "-c", "from simstudent.cli import main; main()", "cohort",
-                "--problems", ",".join(PROBLEMS), "--personas", PERSONAS[0], "--n-per-persona", "2",
+                "--problems", ",".join(DEMO_PROBLEMS), "--personas", DEMO_PERSONAS[0], "--n-per-persona", "2",
                 "--backend", "test_agent_fakes:HashBackend", "--max-attempts", "3", "--seed", "5",
                 "--out", str(out), "--no-progress", *extra]
 

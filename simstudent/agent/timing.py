@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from simstudent.schema import Dataset
-from simstudent.errors import InputError
+from simstudent.errors import InputError, MissingFileError
 
 DEFAULT_MEDIAN_S = 60.0
 DEFAULT_SIGMA = 1.5
@@ -76,10 +76,16 @@ class GapSampler:
 
     @classmethod
     def from_dataset(cls, data: Union[Dataset, str, Path], **kw: object) -> "GapSampler":
-        """Real gaps of a dataset (a loaded Dataset or a path ``load_dataset`` reads)."""
+        """Real gaps of a dataset (a loaded Dataset or a path ``load_dataset`` reads).
+
+        Raises :class:`MissingFileError` naming the path when there is nothing there,
+        :class:`InputError` when the dataset has no timestamped gaps."""
         if not isinstance(data, Dataset):
             from simstudent.data import load_dataset
 
+            if not Path(data).exists():
+                raise MissingFileError(f"--gaps / gap_source {data}: no such file or folder (give a dataset "
+                                       "with timestamps, or leave it out for the default lognormal gaps)")
             data = load_dataset(data)
         gaps = dataset_gaps(data)
         if not gaps:

@@ -2,8 +2,8 @@
 batched, resumable; optionally with a tutor, or compared without/with one) and
 ``simstudent cohort-report`` (a cohort folder's summary and degeneration figures).
 
-``run`` and ``cohort`` share their options (defined once below); help texts come
-from the config models' field descriptions."""
+``run`` and ``cohort`` share their options (declared once, in ``_student_options``);
+help texts come from the config models' field descriptions."""
 
 from __future__ import annotations
 
@@ -13,65 +13,10 @@ from typing import Any, Optional
 import typer
 from pydantic import ValidationError
 
-from simstudent.agent.student import DEFAULT_MAX_NEW_TOKENS, DEFAULT_STOP_REPEATS, StudentConfig
 from simstudent.cli._common import console, err_console, fail, one_line, print_json
+from simstudent.cli._student_options import StudentOptions, flag, with_student_options
 from simstudent.errors import InputError, NotFoundError, SimstudentError
-from simstudent.models.base import SamplingParams
 from simstudent.models.errors import BackendError
-
-_F = StudentConfig.model_fields
-_SAMPLING = SamplingParams()
-
-
-def _flag(name: str, help: str) -> Any:
-    # metavar="" keeps typer from printing a "<bool>" type next to an on/off flag.
-    return typer.Option(False, name, help=help, metavar="")
-
-
-# ---------------------------------------------------------------- options shared by run and cohort
-DATA = typer.Option(None, "--data", help="A dataset (ProgSnap2 folder, CSV, JSONL) whose students can be personas "
-                    "(plain id, or <dataset>:<id> such as itap:S002), e.g. --data ../shared/data/itap.")
-SKIP_BAD_ROWS = typer.Option(False, "--skip-bad-rows", metavar="", help="With --data: skip malformed rows "
-                             "(counted, the first few named) instead of stopping at the first.")
-MODEL = typer.Option("default", "--model", help="Model: 'default' (offline SmolLM2-135M-Instruct), a Hugging Face "
-                     "id/path, or a server's model name.")
-ADAPTER = typer.Option(None, "--adapter", help=_F["adapter"].description)
-BACKEND = typer.Option("hf", "--backend", help="Generation backend: hf (transformers, CPU/GPU), vllm, openai (any "
-                       "OpenAI-compatible server, e.g. `vllm serve ... --enable-lora`), or package.module:Class.")
-BASE_URL = typer.Option(None, "--base-url", help="Server URL for --backend openai.")
-TEMPLATE = typer.Option(None, "--template", help=_F["template"].description)
-MAX_ATTEMPTS = typer.Option(_F["max_attempts"].default, "--max-attempts", min=1, help=_F["max_attempts"].description)
-SEED = typer.Option(0, "--seed", help=_F["seed"].description)
-TEMPERATURE = typer.Option(_SAMPLING.temperature, "--temperature", min=0.0, help="Sampling temperature.")
-TOP_P = typer.Option(_SAMPLING.top_p, "--top-p", min=0.0, max=1.0, help="Nucleus sampling: keep the smallest set of "
-                     "tokens whose probabilities sum to this.")
-TOP_K = typer.Option(_SAMPLING.top_k, "--top-k", min=0, help="Sample among this many most likely tokens (0 = all).")
-MIN_P = typer.Option(_SAMPLING.min_p, "--min-p", min=0.0, max=1.0, help="Drop tokens below this share of the most "
-                     "likely token's probability.")
-MAX_NEW_TOKENS = typer.Option(DEFAULT_MAX_NEW_TOKENS, "--max-new-tokens", min=1, help="Tokens per attempt at most; "
-                              "an attempt cut here is recorded as truncated (finish reason 'length').")
-STOP_REPEATS = typer.Option(DEFAULT_STOP_REPEATS, "--stop-repeats", min=0, help="hf backend: cut an attempt whose "
-                            "last line or block of lines repeats this many times in a row (looping text); it is "
-                            "recorded as truncated (finish reason 'length', sampling cut 'repetition'). 0 = off.")
-GAPS = typer.Option(None, "--gaps", help=_F["gap_source"].description)
-DTYPE = typer.Option(None, "--dtype", help="hf backend weights: auto (bf16 on a CPU with native bf16, else fp32), "
-                     "bf16 or fp32. fp32 makes each sample independent of its batch-mates (cohort --compare "
-                     "uses it unless told otherwise); bf16 is faster.")
-THREADS = typer.Option(None, "--threads", min=1, help="hf backend: CPU threads for torch (default: half the cores, at "
-                       "least 1; torch's spinning threads slow down many times over when they compete with the grader).")
-NO_CONTEXT = _flag("--no-context", "Do not show the persona's work on an earlier problem.")
-KEEP_GOING = _flag("--keep-going", "Do not stop when all tests pass (only at <SUBMIT>, a stall or the attempt budget).")
-
-
-def make_backend(backend: str, model: str, base_url: Optional[str] = None,
-                 batch_size: Optional[int] = None, threads: Optional[int] = None,
-                 dtype: Optional[str] = None) -> Any:
-    """A backend by registry name, or ``package.module:Class`` for your own (see
-    :func:`simstudent.models.build_backend`). Adapters travel with each request."""
-    from simstudent.models import BackendConfig, build_backend
-
-    return build_backend(BackendConfig(backend=backend, model=model, base_url=base_url,
-                                       batch_size=batch_size, num_threads=threads, dtype=dtype))
 
 
 def _load_data(data: Optional[Path], skip_bad_rows: bool = False) -> tuple[Any, dict[str, Any]]:
@@ -96,26 +41,6 @@ def _problem(problem_id: str, data: Optional[Path]) -> Any:
         except NotFoundError:
             pass
     return find_problem(problem_id)
-
-
-def _check_gaps(gaps: Optional[Path]) -> None:
-    if gaps is not None and not gaps.exists():
-        fail(f"--gaps {gaps}: no such file or folder (give a dataset with timestamps, or leave --gaps out "
-             "for the default lognormal gaps)")
-
-
-def _student_config(*, model: str, adapter: Optional[str], template: Optional[str], max_attempts: int,
-                    seed: int, temperature: float, top_p: float, top_k: int, min_p: float,
-                    max_new_tokens: int, gaps: Optional[Path], save_prompts: bool, no_context: bool,
-                    keep_going: bool, stop_repeats: int = DEFAULT_STOP_REPEATS) -> StudentConfig:
-    from simstudent.agent.prompting import PromptSettings
-
-    sampling = SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,
-                              max_new_tokens=max_new_tokens, stop_repeats=stop_repeats)
-    return StudentConfig(template=template, adapter=adapter, model=model, max_attempts=max_attempts,
-                         seed=seed, sampling=sampling, gap_source=str(gaps) if gaps else None,
-                         save_prompts=save_prompts, prompt=PromptSettings(context=not no_context),
-                         stop_on_pass=not keep_going)
 
 
 def _server_adapter_name(cfg: Any, backend: str) -> None:
@@ -158,25 +83,16 @@ def _gap_sampler(cfg: Any, dataset: Any, data: Optional[Path]) -> Any:
 _USER_ERRORS = (SimstudentError, ValidationError)
 
 
-def _message(exc: BaseException) -> str:
-    return one_line(exc)
-
-
+@with_student_options
 def run_cmd(
+    *,
     problem: str = typer.Option(..., "--problem", help="Problem id (e.g. hw04_q2) or course/id."),
     persona: str = typer.Option(..., "--persona", help="Persona: a bundled one (student_123), or with --data a "
                                 "student id or <dataset>:<id> (e.g. itap:S002)."),
-    data: Optional[Path] = DATA, skip_bad_rows: bool = SKIP_BAD_ROWS, model: str = MODEL,
-    adapter: Optional[str] = ADAPTER, backend: str = BACKEND,
-    base_url: Optional[str] = BASE_URL, template: Optional[str] = TEMPLATE, max_attempts: int = MAX_ATTEMPTS,
-    seed: int = SEED, temperature: float = TEMPERATURE, top_p: float = TOP_P, top_k: int = TOP_K,
-    min_p: float = MIN_P, max_new_tokens: int = MAX_NEW_TOKENS, stop_repeats: int = STOP_REPEATS,
-    gaps: Optional[Path] = GAPS,
-    threads: Optional[int] = THREADS, dtype: Optional[str] = DTYPE, no_context: bool = NO_CONTEXT,
-    keep_going: bool = KEEP_GOING,
+    opts: StudentOptions,  # --data ... --keep-going (see _student_options)
     out: Optional[Path] = typer.Option(None, "--out", help="Trajectory JSON, rewritten after every attempt "
                                        "(default runs/run-<problem>-<persona>-<seed>.json)."),
-    as_json: bool = _flag("--json", "Print the trajectory JSON to stdout instead of panels."),
+    as_json: bool = flag("--json", "Print the trajectory JSON to stdout instead of panels."),
 ) -> None:
     """Watch one simulated student work one problem: attempt, grade, feedback, again."""
     from simstudent.agent.personas import resolve_persona
@@ -185,27 +101,23 @@ def run_cmd(
     from simstudent.data.jsonl import write_json_atomic
     from simstudent.grader import Grader
 
-    _check_gaps(gaps)
     try:
-        dataset, named = _load_data(data, skip_bad_rows)
-        prob = _problem(problem, data)
+        dataset, named = _load_data(opts.data, opts.skip_bad_rows)
+        prob = _problem(problem, opts.data)
         pers = resolve_persona(persona, named)
-        cfg = _student_config(model=model, adapter=adapter, template=template, max_attempts=max_attempts,
-                              seed=seed, temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,
-                              max_new_tokens=max_new_tokens, stop_repeats=stop_repeats, gaps=gaps, save_prompts=True,
-                              no_context=no_context, keep_going=keep_going)
-        _server_adapter_name(cfg, backend)
-        sampler = _gap_sampler(cfg, dataset, data)
-        with err_console.status(f"loading model {model!r} ({backend})"):
-            be = make_backend(backend, model, base_url, threads=threads, dtype=dtype)
+        cfg = opts.student_config(save_prompts=True)
+        _server_adapter_name(cfg, opts.backend)
+        sampler = _gap_sampler(cfg, dataset, opts.data)
+        with err_console.status(f"loading model {opts.model!r} ({opts.backend})"):
+            be = opts.make_backend()
     except _USER_ERRORS as exc:
-        fail(_message(exc))
-    out = out or Path("runs") / f"run-{prob.id.replace('/', '_')}-{pers.id.replace(':', '_')}-{seed}.json"
+        fail(one_line(exc))
+    out = out or Path("runs") / f"run-{prob.id.replace('/', '_')}-{pers.id.replace(':', '_')}-{opts.seed}.json"
     with Grader() as grader:
         student = SimulatedStudent(be, grader, pers, cfg, gaps=sampler)
         if not as_json:
             console.rule(f"[bold]{pers.id}[/] works [bold]{prob.id}[/] {prob.title}  "
-                         f"(model {model}, template {student.template.name}, seed {seed})")
+                         f"(model {opts.model}, template {student.template.name}, seed {opts.seed})")
         student.start(prob)
         previous = None
         try:
@@ -245,27 +157,22 @@ def _split(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+@with_student_options
 def cohort_cmd(
+    *,
     problems: str = typer.Option(..., "--problems", help="Comma-separated problem ids."),
     personas: str = typer.Option(..., "--personas", help="Comma-separated personas ('all' = every bundled one); "
                                  "with --data also student ids or <dataset>:<id> (e.g. itap:S002)."),
     out: Path = typer.Option(..., "--out", help="Output folder (rerun the same command to resume)."),
     n_per_persona: int = typer.Option(1, "--n-per-persona", min=1, help="Simulated students per persona."),
-    data: Optional[Path] = DATA, skip_bad_rows: bool = SKIP_BAD_ROWS, model: str = MODEL,
-    adapter: Optional[str] = ADAPTER, backend: str = BACKEND,
-    base_url: Optional[str] = BASE_URL, template: Optional[str] = TEMPLATE, max_attempts: int = MAX_ATTEMPTS,
-    seed: int = SEED, temperature: float = TEMPERATURE, top_p: float = TOP_P, top_k: int = TOP_K,
-    min_p: float = MIN_P, max_new_tokens: int = MAX_NEW_TOKENS, stop_repeats: int = STOP_REPEATS,
-    gaps: Optional[Path] = GAPS,
-    threads: Optional[int] = THREADS, dtype: Optional[str] = DTYPE, no_context: bool = NO_CONTEXT,
-    keep_going: bool = KEEP_GOING,
+    opts: StudentOptions,  # --data ... --keep-going (see _student_options)
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="hf backend: sequences per forward pass."),
     tutor: Optional[str] = typer.Option(None, "--tutor", help="A registered tutor (rule_based) hints before each attempt."),
-    compare: bool = _flag("--compare", "With --tutor: run without and with it (same seeds) and compare."),
+    compare: bool = flag("--compare", "With --tutor: run without and with it (same seeds) and compare."),
     export: Optional[str] = typer.Option(None, "--export", help="Also write progsnap2 (OUT/progsnap2/) or jsonl (OUT/cohort.jsonl)."),
-    save_prompts: bool = _flag("--save-prompts", "Store each attempt's prompt in attempts.jsonl."),
-    no_progress: bool = _flag("--no-progress", "No progress bar."),
-    as_json: bool = _flag("--json", "Print the outcome summary as JSON."),
+    save_prompts: bool = flag("--save-prompts", "Store each attempt's prompt in attempts.jsonl."),
+    no_progress: bool = flag("--no-progress", "No progress bar."),
+    as_json: bool = flag("--json", "Print the outcome summary as JSON."),
     ray: Optional[str] = typer.Option(None, "--ray", help=(
         "Split the students across Ray actors: 'local' starts a Ray cluster here, 'auto' joins this "
         "machine's cluster, or a cluster address (ray://host:10001). Needs pip install -e '.[ray]'.")),
@@ -284,11 +191,10 @@ def cohort_cmd(
         fail("--compare needs --tutor NAME")
     if tutor and tutor not in TUTORS:
         fail(f"unknown tutor {tutor!r}; known: {', '.join(TUTORS.names())}")
-    _check_gaps(gaps)
     if ray is not None and (tutor or compare):
         fail("--tutor/--compare cannot run on Ray yet; drop --ray")
     try:
-        dataset, named = _load_data(data, skip_bad_rows)
+        dataset, named = _load_data(opts.data, opts.skip_bad_rows)
         pids = _split(problems)
         if personas.strip() == "all" and dataset is None:
             from simstudent.problems import list_personas
@@ -296,32 +202,30 @@ def cohort_cmd(
             persona_ids = list_personas()
         else:
             persona_ids = _split(personas)
-        probs = {p.id: p for p in (_problem(pid, data) for pid in pids)}
+        probs = {p.id: p for p in (_problem(pid, opts.data) for pid in pids)}
         pers = [resolve_persona(p, named) for p in persona_ids]
         cfg = CohortConfig(
             problems=list(probs), personas=persona_ids, n_per_persona=n_per_persona,
-            tutor=None if compare else tutor, data=str(data) if data else None,
-            student=_student_config(model=model, adapter=adapter, template=template, max_attempts=max_attempts,
-                                    seed=seed, temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,
-                                    max_new_tokens=max_new_tokens, stop_repeats=stop_repeats, gaps=gaps,
-                                    save_prompts=save_prompts,
-                                    no_context=no_context, keep_going=keep_going))
-        _server_adapter_name(cfg.student, backend)
-        sampler = _gap_sampler(cfg.student, dataset, data)
+            tutor=None if compare else tutor, data=str(opts.data) if opts.data else None,
+            student=opts.student_config(save_prompts=save_prompts))
+        _server_adapter_name(cfg.student, opts.backend)
+        sampler = _gap_sampler(cfg.student, dataset, opts.data)
         if ray is not None:
             from simstudent.cli.scale import cohort_on_ray
 
-            return cohort_on_ray(ray, ray_workers, backend, model, base_url, batch_size, threads, probs, pers,
-                                  cfg, out, sampler, export=export, progress=not no_progress, as_json=as_json)
-        if compare and backend == "hf" and dtype is None:
+            return cohort_on_ray(ray, ray_workers, opts.backend, opts.model, opts.base_url, batch_size,
+                                 opts.threads, probs, pers, cfg, out, sampler, export=export,
+                                 progress=not no_progress, as_json=as_json)
+        dtype = opts.dtype
+        if compare and opts.backend == "hf" and dtype is None:
             # Paired arms: in bf16 a sample can depend on which requests share its batch, and the
             # tutor arm's batches differ from the other arm's; fp32 keeps the arms paired.
             dtype = "fp32"
             err_console.print("--compare: fp32 weights, so both arms sample identically (--dtype to change)")
-        with err_console.status(f"loading model {model!r} ({backend})"):
-            be = make_backend(backend, model, base_url, batch_size, threads, dtype)
+        with err_console.status(f"loading model {opts.model!r} ({opts.backend})"):
+            be = opts.make_backend(batch_size, dtype)
     except _USER_ERRORS as exc:
-        fail(_message(exc))
+        fail(one_line(exc))
     progress = not no_progress
     try:
         with Grader() as grader:
@@ -346,7 +250,7 @@ def cohort_cmd(
 
 def cohort_report_cmd(
     folder: Path = typer.Argument(..., help="A cohort folder (written by simstudent cohort)."),
-    as_json: bool = _flag("--json", "Print the summary and degeneration figures as JSON."),
+    as_json: bool = flag("--json", "Print the summary and degeneration figures as JSON."),
 ) -> None:
     """Summary of a cohort folder's finished trajectories (stop reasons, pass rates,
     attempts) and degeneration figures over every attempt on disk: the share that repeat

@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from simstudent.experiments.runfolder import EMBEDDINGS, GENERATIONS, GRADES, RunFolder
+from simstudent.experiments.runfolder import EMBEDDINGS, GENERATIONS, GRADES, GenerationRecord, GradeRecord, RunFolder
 from simstudent.metrics import engine as E
 from simstudent.metrics.conventions import Conventions
 from simstudent.metrics.records import Item, RunMetrics
@@ -27,7 +27,7 @@ def _position(index: int, length: int) -> Optional[float]:
 
 def build_items(
     examples: Sequence[Example],
-    generations: Sequence[dict[str, Any]],
+    generations: Sequence[GenerationRecord],
     grades: dict[str, GradeResult],
     *,
     group_of: Any,
@@ -36,9 +36,9 @@ def build_items(
 ) -> tuple[list[Item], dict[str, str]]:
     """Items (real first, then each example's samples, then the floor's real codes)
     and their codes by item id. ``group_of(example)`` names the item's group."""
-    gens_by_key: dict[str, list[dict[str, Any]]] = {}
+    gens_by_key: dict[str, list[GenerationRecord]] = {}
     for g in generations:
-        gens_by_key.setdefault(g["key"], []).append(g)
+        gens_by_key.setdefault(g.key, []).append(g)
     items: list[Item] = []
     codes: dict[str, str] = {}
 
@@ -55,9 +55,8 @@ def build_items(
 
     for e in examples:
         items.append(make(f"{e.key}:real", "real", e, e.target, 0, e.is_final))
-        for g in sorted(gens_by_key.get(e.key, []), key=lambda g: g["sample"]):
-            items.append(make(g["id"], "gen", e, g.get("code") or "", int(g["sample"]), g.get("submitted"),
-                              g.get("finish_reason") == "length"))
+        for g in sorted(gens_by_key.get(e.key, []), key=lambda g: g.sample):
+            items.append(make(g.id, "gen", e, g.code, g.sample, g.submitted, g.finish_reason == "length"))
     for e in floor_examples:
         items.append(make(f"{e.key}:floor", "floor", e, e.target, 0, e.is_final))
     E.set_edit_distances(items, codes)
@@ -91,12 +90,12 @@ def save_embeddings(folder: RunFolder, emb: dict[str, np.ndarray]) -> None:
 
 
 def read_grades(folder: RunFolder) -> dict[str, GradeResult]:
-    return {r["id"]: GradeResult.model_validate(r["grade"]) for r in folder.records(GRADES)}
+    return {r.id: r.grade for r in folder.records(GRADES, GradeRecord)}
 
 
-def run_counts(examples: Sequence[Example], generations: Sequence[dict[str, Any]]) -> dict[str, int]:
+def run_counts(examples: Sequence[Example], generations: Sequence[GenerationRecord]) -> dict[str, int]:
     keys = {e.key for e in examples}
-    gens = [g for g in generations if g["key"] in keys]
+    gens = [g for g in generations if g.key in keys]
     return {
         "examples": len(examples),
         "generations": len(gens),
@@ -104,10 +103,10 @@ def run_counts(examples: Sequence[Example], generations: Sequence[dict[str, Any]
         "problems": len({e.problem_id for e in examples}),
         "streams": len({(e.student_id, e.problem_id) for e in examples}),
         "with_context": sum(1 for e in examples if e.context_problem_id),
-        "truncated": sum(1 for g in gens if g.get("finish_reason") == "length"),
-        "backend_errors": sum(1 for g in gens if g.get("finish_reason") == "error"),
-        "empty_code": sum(1 for g in gens if not (g.get("code") or "").strip()),
-        "submitted": sum(1 for g in gens if g.get("submitted")),
+        "truncated": sum(1 for g in gens if g.finish_reason == "length"),
+        "backend_errors": sum(1 for g in gens if g.finish_reason == "error"),
+        "empty_code": sum(1 for g in gens if not g.code.strip()),
+        "submitted": sum(1 for g in gens if g.submitted),
     }
 
 
@@ -146,7 +145,7 @@ def finish_metrics(cfg: Any, folder: RunFolder, items: list[Item], codes: dict[s
 def measure_run(cfg: Any, folder: RunFolder, examples: Sequence[Example], template: str,
                 floor_examples: Sequence[Example] = (), progress: Any = None) -> dict[str, Any]:
     """metrics.json for an exp1/exp2 run folder whose generations and grades are complete."""
-    generations = folder.records(GENERATIONS)
+    generations = folder.records(GENERATIONS, GenerationRecord)
     grades = read_grades(folder)
     if cfg.exp == "exp1":
         group_of = lambda e: e.stage  # noqa: E731

@@ -10,7 +10,7 @@ from simstudent.metrics import engine as E
 from simstudent.metrics.conventions import Conventions
 from simstudent.metrics.records import Item, RolloutSummary, Stat
 from simstudent.experiments.rollout import read_trajectories
-from simstudent.experiments.runfolder import GRADES, RunFolder
+from simstudent.experiments.runfolder import GRADES, GradeRecord, RunFolder
 from simstudent.schema import Dataset, GradeResult, Stream
 from simstudent.errors import InputError
 
@@ -19,7 +19,7 @@ _CONVENTIONS = Conventions()  # rollout configs carry no conventions: the author
 
 def _grade_real(folder: RunFolder, streams: Sequence[Stream], prefix: int, inputs: Any) -> dict[str, GradeResult]:
     """Grades of the real continuations (graded once, kept in grades.jsonl)."""
-    have = {r["id"]: GradeResult.model_validate(r["grade"]) for r in folder.records(GRADES)}
+    have = {r.id: r.grade for r in folder.records(GRADES, GradeRecord)}
     jobs = [(f"{s.student_id}:{s.problem_id}:{i}:real", s, sub.code)
             for s in streams for i, sub in enumerate(s.submissions) if i >= prefix]
     todo = [j for j in jobs if j[0] not in have]
@@ -28,9 +28,9 @@ def _grade_real(folder: RunFolder, streams: Sequence[Stream], prefix: int, input
 
         with Grader() as grader:
             results = grader.grade_many([(inputs.problems[s.problem_id], code) for _, s, code in todo])
-        with folder.appender(GRADES) as out:
+        with folder.appender(GRADES, GradeRecord) as out:
             for (rid, s, _), g in zip(todo, results):
-                out.write({"id": rid, "role": "real", "key": rid, "grade": g.model_dump(mode="json")})
+                out.write(GradeRecord(id=rid, role="real", key=rid, grade=g))
                 have[rid] = g
     return have
 

@@ -3,8 +3,8 @@
 Layout (one folder per run)::
 
     config.json        what was run (the experiment config + the command line)
-    generations.jsonl  one line per example x sample: {"id", "key", "sample", ...}
-    grades.jsonl       one line per graded code: {"id", "role", "grade": GradeResult}
+    generations.jsonl  one GenerationRecord per example x sample
+    grades.jsonl       one GradeRecord per graded code (generated, real target, floor target)
     metrics.json       the summary the report reads (written last, atomically)
     embeddings.npz     float16 embeddings of every item in metrics.json (for Fig. 2)
 
@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional
-from simstudent.errors import SimstudentError
+from typing import Any, Iterable, Iterator, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from simstudent.data.errors import DataError
 from simstudent.data.jsonl import JsonlStore, write_json_atomic
+from simstudent.errors import SimstudentError
+from simstudent.schema import GradeResult
 
 CONFIG = "config.json"
 GENERATIONS = "generations.jsonl"
@@ -36,6 +39,37 @@ TRAJECTORIES = "trajectories.jsonl"
 
 class RunFolderError(SimstudentError, ValueError):
     """A run folder that cannot be used as asked (bad file, config mismatch)."""
+
+
+class GenerationRecord(BaseModel):
+    """One line of generations.jsonl: one sample generated for one example."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="The sample's id: <example key>#<sample>.")
+    key: str = Field(description="The example's key.")
+    sample: int = Field(ge=0, description="Which sample of the example (from 0).")
+    template: str = Field(description="The prompt template it was generated with ('copy-previous' for that baseline).")
+    completion: str = Field(description="The backend's text as generated.")
+    code: str = Field(description="The code parsed from the completion ('' when there is none).")
+    submitted: bool = Field(description="The completion ends with <SUBMIT>.")
+    finish_reason: str = Field(description="stop, length (cut by the token limit) or error.")
+    prompt_tokens: int = Field(0, description="Tokens in the prompt, as the backend counted them.")
+    completion_tokens: int = Field(0, description="Tokens generated.")
+    error: Optional[str] = Field(None, description="Why the backend failed (finish reason error).")
+    settings: dict[str, Any] = Field(default_factory=dict, description="What the backend reports it sampled with.")
+
+
+class GradeRecord(BaseModel):
+    """One line of grades.jsonl: the grade of one code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="The graded item: a sample id, <key>:real or <key>:floor.")
+    role: Literal["gen", "real", "floor"] = Field(
+        description="A generated sample, an example's real target, or a floor target (the whole test split's).")
+    key: str = Field(description="The example (or rollout continuation) the code belongs to.")
+    grade: GradeResult
 
 
 def _store(path: Path, record: Optional[type] = None) -> JsonlStore:
@@ -154,9 +188,9 @@ class RunFolder:
         as ``record`` (a pydantic model) or plain dicts."""
         return read_jsonl_records(self.path / name, record)
 
-    def done_ids(self, name: str, field: str = "id") -> set[str]:
+    def done_ids(self, name: str, record: type[GenerationRecord] | type[GradeRecord]) -> set[str]:
         """The ids already written to ``name`` (what a resumed run skips)."""
-        return {str(r[field]) for r in self.records(name) if field in r}
+        return {r.id for r in self.records(name, record)}
 
     def appender(self, name: str, record: Optional[type] = None) -> JsonlAppender:
         """A handle that appends ``record`` lines (or dicts) to one JSONL file."""

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simstudent.errors import InputError
 from simstudent.experiments.inputs import DataConfig, build_examples, load_inputs
-from simstudent.experiments.runfolder import GENERATIONS, GRADES, RunFolder
+from simstudent.experiments.runfolder import GENERATIONS, GRADES, GenerationRecord, GradeRecord, RunFolder
 from simstudent.metrics.conventions import Conventions
 from simstudent.schema import Example, GradeResult, Problem
 
@@ -139,13 +139,13 @@ def generate_all(
     from simstudent.models.base import GenerationRequest, SamplingParams
     from simstudent.prompts import parse_completion, render_example
 
-    done = folder.done_ids(GENERATIONS)
+    done = folder.done_ids(GENERATIONS, GenerationRecord)
     todo = [(e, s) for e in examples for s in range(gen.samples) if sample_id(e, s) not in done]
     total = len(examples) * gen.samples
     if progress:
         progress(total - len(todo), total)
     made = 0
-    with folder.appender(GENERATIONS) as out:
+    with folder.appender(GENERATIONS, GenerationRecord) as out:
         for start in range(0, len(todo), gen.batch_size):
             batch = todo[start:start + gen.batch_size]
             requests, templates = [], []
@@ -172,13 +172,13 @@ def generate_all(
                 raise RuntimeError(f"backend returned {len(completions)} completions for {len(requests)} requests")
             for (e, s), tpl, c in zip(batch, templates, completions):
                 code, submitted = parse_completion(c.text) if c.finish_reason != "error" else ("", False)
-                out.write({
-                    "id": sample_id(e, s), "key": e.key, "sample": s, "template": tpl,
-                    "completion": c.text, "code": code, "submitted": submitted,
-                    "finish_reason": c.finish_reason, "prompt_tokens": c.prompt_tokens,
-                    "completion_tokens": c.completion_tokens, "error": getattr(c, "error", None),
-                    "settings": getattr(c, "settings", None) or {},
-                })
+                out.write(GenerationRecord(
+                    id=sample_id(e, s), key=e.key, sample=s, template=tpl,
+                    completion=c.text, code=code, submitted=submitted,
+                    finish_reason=c.finish_reason, prompt_tokens=c.prompt_tokens,
+                    completion_tokens=c.completion_tokens, error=getattr(c, "error", None),
+                    settings=getattr(c, "settings", None) or {},
+                ))
             made += len(batch)
             if progress:
                 progress(total - len(todo) + made, total)
@@ -197,17 +197,17 @@ def grade_jobs(
 ) -> int:
     """Grade the (id, role, key, problem, code) jobs whose id is not in grades.jsonl
     yet, ``chunk`` at a time through ``grader.grade_many``, appending as they finish."""
-    done = folder.done_ids(GRADES)
+    done = folder.done_ids(GRADES, GradeRecord)
     todo = [j for j in jobs if j[0] not in done]
     total = len(jobs)
     if progress:
         progress(total - len(todo), total)
-    with folder.appender(GRADES) as out:
+    with folder.appender(GRADES, GradeRecord) as out:
         for start in range(0, len(todo), chunk):
             part = todo[start:start + chunk]
             results: list[GradeResult] = grader.grade_many([(problem, code) for _, _, _, problem, code in part])
             for (rid, role, key, _, _), res in zip(part, results):
-                out.write({"id": rid, "role": role, "key": key, "grade": res.model_dump(mode="json")})
+                out.write(GradeRecord(id=rid, role=role, key=key, grade=res))
             if progress:
                 progress(total - len(todo) + start + len(part), total)
     return len(todo)
@@ -229,9 +229,9 @@ def grade_all(
     jobs: list[tuple[str, str, str, Problem, str]] = [
         (f"{e.key}:real", "real", e.key, problems[e.problem_id], e.target) for e in examples
     ]
-    for g in folder.records(GENERATIONS):
-        if g["key"] in by_key:
-            jobs.append((g["id"], "gen", g["key"], problems[by_key[g["key"]].problem_id], g.get("code") or ""))
+    for g in folder.records(GENERATIONS, GenerationRecord):
+        if g.key in by_key:
+            jobs.append((g.id, "gen", g.key, problems[by_key[g.key].problem_id], g.code))
     jobs += [(f"{e.key}:floor", "floor", e.key, problems[e.problem_id], e.target) for e in floor_examples]
     return grade_jobs(folder, jobs, grader, chunk=chunk, progress=progress)
 
@@ -275,7 +275,7 @@ def run_experiment(
     family = "copy-previous" if cfg.gen.backend == "copy-previous" else experiment_template(cfg.gen, cfg.exp, cfg.context)
     own_grader = grader is None
     with Stage(show_progress) as stage:
-        done = folder.done_ids(GENERATIONS)
+        done = folder.done_ids(GENERATIONS, GenerationRecord)
         if any(sample_id(e, s) not in done for e in examples for s in range(cfg.gen.samples)):
             if backend is None:
                 backend = build_backend(cfg.gen)
