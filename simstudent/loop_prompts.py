@@ -100,7 +100,8 @@ def render_loop_prompt(
         text += f"\nHINT: {_norm(hint).strip()}"
     context = list(persona_context) if persona_context is not None else None
     if tpl.solution and not (solution or "").strip():
-        raise InputError(f"template {tpl.name!r} shows the reference solution, but problem {problem.id!r} has none")
+        raise InputError(f"template {tpl.name!r} shows the reference solution, but problem {problem.id!r} has none "
+                         "(add reference_solution to its spec, or use an adapter without one, e.g. --adapter itap-loop)")
     return _render_loop(tpl, problem, text, context, solution if tpl.solution else None)
 
 

@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional
 import typer
 
 from simstudent.agent.student import DEFAULT_MAX_NEW_TOKENS, DEFAULT_STOP_REPEATS, StudentConfig
+from simstudent.models.adapters import DEFAULT_STUDENT_ADAPTER, NO_ADAPTER, student_adapter
 from simstudent.models.base import SamplingParams
 
 _F = StudentConfig.model_fields
@@ -46,7 +47,10 @@ class StudentOptions:
     model: str = typer.Option(
         "default", "--model", help="Model: 'default' (offline SmolLM2-135M-Instruct), a Hugging Face "
         "id/path, or a server's model name.")
-    adapter: Optional[str] = typer.Option(None, "--adapter", help=_F["adapter"].description)
+    adapter: Optional[str] = typer.Option(
+        None, "--adapter", help=_F["adapter"].description + f" Default: the bundled closed-loop adapter "
+        f"{DEFAULT_STUDENT_ADAPTER!r} on the default model with --backend hf and no --template; "
+        f"'{NO_ADAPTER}': the untuned model.")
     backend: str = typer.Option(
         "hf", "--backend", help="Generation backend: hf (transformers, CPU/GPU), vllm, openai (any "
         "OpenAI-compatible server, e.g. `vllm serve ... --enable-lora`), or package.module:Class.")
@@ -90,7 +94,8 @@ class StudentOptions:
         sampling = SamplingParams(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
                                   min_p=self.min_p, max_new_tokens=self.max_new_tokens,
                                   stop_repeats=self.stop_repeats)
-        return StudentConfig(template=self.template, adapter=self.adapter, model=self.model,
+        adapter = student_adapter(self.adapter, model=self.model, backend=self.backend, template=self.template)
+        return StudentConfig(template=self.template, adapter=adapter, model=self.model,
                              max_attempts=self.max_attempts, seed=self.seed, sampling=sampling,
                              gap_source=str(self.gaps) if self.gaps else None, save_prompts=save_prompts,
                              prompt=PromptSettings(context=not self.no_context), stop_on_pass=not self.keep_going)

@@ -19,6 +19,10 @@ from simstudent.errors import InputError, MissingFileError
 
 META_FILE = "simstudent.json"
 PEFT_CONFIG = "adapter_config.json"
+# The closed-loop adapter `simstudent run` and `cohort` use unless told otherwise (the
+# side-by-side rollouts in docs/results chose it); "none" asks for the untuned model.
+DEFAULT_STUDENT_ADAPTER = "itap-loop-solution"
+NO_ADAPTER = "none"
 
 
 class AdapterMeta(BaseModel):
@@ -59,6 +63,19 @@ def resolve_adapter(name_or_path: Union[str, Path], root: Optional[Path] = None)
     if candidate.is_dir():
         return candidate
     raise MissingFileError(f"adapter {name_or_path!r} not found (neither a folder nor {candidate})")
+
+
+def student_adapter(adapter: Optional[str], *, model: str, backend: str, template: Optional[str]) -> Optional[str]:
+    """The adapter a simulated student runs with: ``adapter`` as given, None for
+    ``"none"``; when none is given, the bundled :data:`DEFAULT_STUDENT_ADAPTER` if the
+    student runs on the offline default model with the local ``hf`` backend and no
+    explicit template (an adapter only fits the base model and template it was trained
+    with), else None (the untuned model, prompted)."""
+    if adapter is not None:
+        return None if adapter.strip().lower() == NO_ADAPTER else adapter
+    if model == "default" and backend == "hf" and template is None:
+        return DEFAULT_STUDENT_ADAPTER
+    return None
 
 
 def load_adapter_meta(path: Union[str, Path]) -> AdapterMeta:
