@@ -28,6 +28,7 @@ finalise() {  # a finished run (simstudent.json written) -> simstudent/adapters/
   [[ -f "$run/simstudent.json" ]] || { echo "$name: not finished (no $run/simstudent.json)"; return 0; }
   mkdir -p "$dest"
   cp "$run/adapter_config.json" "$run/adapter_model.safetensors" "$run/simstudent.json" "$run/train_log.jsonl" "$dest/"
+  chmod 644 "$dest"/*
   echo "$name: copied to $dest ($(du -h "$dest/adapter_model.safetensors" | cut -f1))"
 }
 

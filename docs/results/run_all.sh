@@ -54,7 +54,7 @@ LOOP_OPTS="--context --prefix 0 --min-attempts 3 --max-new-attempts 12"
 loop_rollouts() {  # label, model options...
   local label=$1; shift
   for split in test_NS_OP test_NS_NP; do
-    simstudent eval rollout $SPLIT_OPTS --split $split $LOOP_OPTS $GEN_OPTS --batch-size 16 \
+    simstudent eval rollout $SPLIT_OPTS --split $split $LOOP_OPTS $GEN_OPTS --batch-size 16 --threads 1 \
       --label "$label" "$@" --out "runs/loop-$split-$label"
   done
 }
