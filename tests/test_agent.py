@@ -45,6 +45,18 @@ def student(script, grader, persona, **cfg):
     return SimulatedStudent(backend, grader, persona, StudentConfig(**cfg)), backend
 
 
+def test_a_failing_submit_can_be_ignored_until_the_student_passes(grader, problem, persona):
+    right = "def count_stairs(n):\n    if n <= 1:\n        return 1\n    return count_stairs(n - 1) + count_stairs(n - 2)"
+    s, _ = student([code(WRONG_A, submit=True), code(WRONG_B), code(right, submit=True)], grader, persona,
+                   ignore_failing_submit=True)
+    traj = s.solve(problem)
+    # The first <SUBMIT> came with failing code: recorded, but the student went on.
+    assert [a.submitted for a in traj.attempts] == [True, False, True]
+    assert traj.attempts[0].grade.error_type == "logical"
+    assert traj.stop_reason == "submitted" and traj.attempts[-1].grade.error_type == "no_error"
+    assert traj.meta["ignore_failing_submit"] is True
+
+
 def test_submit_stops_and_every_attempt_is_really_graded(grader, problem, persona):
     s, backend = student([code(WRONG_A), code(WRONG_B, submit=True)], grader, persona)
     traj = s.solve(problem)

@@ -61,6 +61,10 @@ class StudentConfig(BaseModel):
     max_attempts: int = Field(8, ge=1, description="Stop after this many attempts.")
     stall_repeats: int = Field(3, ge=2, description="Stop when this many attempts in a row are the same code.")
     stop_on_pass: bool = Field(True, description="Stop when an attempt passes every test.")
+    ignore_failing_submit: bool = Field(
+        False, description="A <SUBMIT> on an attempt that fails a test does not end the trajectory: the attempt is "
+        "recorded as submitted and the student goes on. The model writes <SUBMIT> before it sees the autograder's "
+        "verdict; a real student decides to stop after seeing it.")
     seed: int = Field(0, description="Seed for sampling and timestamps.")
     prompt: PromptSettings = Field(default_factory=PromptSettings, description="What the prompt shows besides the problem.")
     gap_source: Optional[str] = Field(
@@ -84,19 +88,21 @@ def derive_seed(seed: int, *parts: Any) -> int:
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") >> 1
 
 
-def stop_reason_for(attempts: Sequence[Attempt], max_attempts: int, stall_repeats: int,
-                    stop_on_pass: bool) -> Optional[StopReason]:
+def stop_reason_for(attempts: Sequence[Attempt], max_attempts: int, config: StudentConfig) -> Optional[StopReason]:
     """Why a trajectory with these attempts is finished, or None if it goes on.
 
-    Pure function of the attempts so a resumed cohort re-derives it from disk.
+    Pure function of the attempts (and the config's stop rules) so a resumed cohort
+    re-derives it from disk.
     """
     if not attempts:
         return None
     last = attempts[-1]
-    if last.submitted:
+    passed = last.grade is not None and last.grade.error_type == "no_error"
+    if last.submitted and (passed or not config.ignore_failing_submit):
         return "submitted"
-    if stop_on_pass and last.grade is not None and last.grade.error_type == "no_error":
+    if config.stop_on_pass and passed:
         return "passed"
+    stall_repeats = config.stall_repeats
     if len(attempts) >= stall_repeats:
         tail = {normalise_code(a.code) for a in attempts[-stall_repeats:]}
         if len(tail) == 1:
@@ -159,10 +165,10 @@ class SimulatedStudent:
             seed=self.config.seed,
             meta={"persona": self.persona.id, "gaps": self.gaps.source,
                   "max_attempts": self._max_attempts, "stall_repeats": self.config.stall_repeats,
-                  "stop_on_pass": self.config.stop_on_pass},
+                  "stop_on_pass": self.config.stop_on_pass,
+                  "ignore_failing_submit": self.config.ignore_failing_submit},
         )
-        self._trajectory.stop_reason = stop_reason_for(
-            self._trajectory.attempts, self._max_attempts, self.config.stall_repeats, self.config.stop_on_pass)
+        self._trajectory.stop_reason = stop_reason_for(self._trajectory.attempts, self._max_attempts, self.config)
         return self._trajectory
 
     def solve(self, problem: Problem, max_attempts: Optional[int] = None) -> Trajectory:
@@ -216,8 +222,7 @@ class SimulatedStudent:
         )
         traj.attempts.append(attempt)
         self._pending_hint = None
-        traj.stop_reason = stop_reason_for(traj.attempts, self._max_attempts,
-                                           self.config.stall_repeats, self.config.stop_on_pass)
+        traj.stop_reason = stop_reason_for(traj.attempts, self._max_attempts, self.config)
         return attempt
 
     def next_attempt(self, extra_feedback: Optional[str] = None) -> Attempt:

@@ -206,6 +206,9 @@ def _rollout(
     context: bool = typer.Option(True, "--context/--no-context", help="Show the student's work on an earlier problem."),
     prefix: int = typer.Option(2, "--prefix", min=0, help="Real attempts injected before the model takes over (0: from scratch)."),
     min_attempts: int = typer.Option(1, "--min-attempts", min=1, help="Only streams with at least this many real attempts."),
+    ignore_failing_submit: bool = typer.Option(
+        False, "--ignore-failing-submit/--stop-at-submit",
+        help="Whether a <SUBMIT> on an attempt that fails a test is ignored (the student goes on) or ends the rollout."),
     max_new_attempts: int = typer.Option(6, "--max-new-attempts", min=1, help="Generated attempts at most."),
     k: Optional[int] = typer.Option(None, "--k", min=1, help="exp2-template adapters: attempts shown (default: the adapter's)."),
     model: str = _MODEL, adapter: Optional[str] = _ADAPTER, backend: str = _BACKEND, base_url: Optional[str] = _BASE_URL,
@@ -224,7 +227,8 @@ def _rollout(
             data=_data_cfg(data, split, split_seed, test_fraction, problem_fraction, itap_fold, problems,
                            max_streams, skip_bad_rows),
             gen=_gen_cfg(model, adapter, backend, base_url, template, 1, batch_size, max_new_tokens, seed, threads),
-            context=context, prefix=prefix, min_attempts=min_attempts, max_new_attempts=max_new_attempts, limit=limit, embedder=embedder,
+            context=context, prefix=prefix, min_attempts=min_attempts, max_new_attempts=max_new_attempts,
+            ignore_failing_submit=ignore_failing_submit, limit=limit, embedder=embedder,
             label=label, k=k, bins=bins,
         )
         folder = Path(out) if out else _default_out("rollout", split, cfg.run_label(), context, None)

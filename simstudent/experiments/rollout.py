@@ -43,6 +43,8 @@ class RolloutConfig(BaseModel):
                         "simulated student starts from scratch, as in `simstudent run`).")
     min_attempts: int = Field(1, ge=1, description="Roll out only streams with at least this many real attempts.")
     max_new_attempts: int = Field(6, ge=1)
+    ignore_failing_submit: bool = Field(False, description="A <SUBMIT> on a failing attempt does not end the "
+                                        "rollout (StudentConfig.ignore_failing_submit).")
     limit: Optional[int] = None  # first N streams
     embedder: str = "minilm"
     floor_repeats: int = 5
@@ -74,7 +76,7 @@ def _student_config(cfg: RolloutConfig) -> Any:
     g = cfg.gen
     return StudentConfig(
         template=g.template, chat=g.chat, adapter=g.adapter, model=g.model, seed=g.seed,
-        max_attempts=cfg.prefix + cfg.max_new_attempts,
+        max_attempts=cfg.prefix + cfg.max_new_attempts, ignore_failing_submit=cfg.ignore_failing_submit,
         sampling=SamplingParams(temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, min_p=g.min_p,
                                 max_new_tokens=g.max_new_tokens),
         prompt=PromptSettings(context=cfg.context, k=cfg.k),
