@@ -199,3 +199,27 @@ def test_a_folder_made_before_stop_repeats_resumes_with_it_off(tmp_path, grader,
     resumed = Cohort(HashBackend(), grader, problems, personas, cfg(0), tmp_path)
     resumed.run(progress=False)
     assert any("resumed" in n for n in resumed.notes)
+
+
+def test_redraws_replace_unchanged_repeats_the_same_way_in_both_schedules(tmp_path, grader, world) -> None:
+    from simstudent.metrics.normalise import normalise_code
+
+    problems, personas = world
+    cfg = CohortConfig(problems=DEMO_PROBLEMS, personas=DEMO_PERSONAS, n_per_persona=2,
+                       student=StudentConfig(max_attempts=5, seed=11, save_prompts=False, redraw_repeats=2))
+    Cohort(HashBackend(), grader, problems, personas, cfg, tmp_path / "step").run(progress=False)
+    Cohort(ScrambledContinuousHash(), grader, problems, personas, cfg, tmp_path / "cont",
+           schedule="continuous").run(progress=False)
+    assert by_key(tmp_path / "cont") == by_key(tmp_path / "step")
+    records = sorted(read_records(tmp_path / "step" / ATTEMPTS_FILE, AttemptRecord),
+                     key=lambda r: (r.student_id, r.problem_id, r.index))
+    redraws = 0
+    for prev, rec in zip(records, records[1:]):
+        if (prev.student_id, prev.problem_id) != (rec.student_id, rec.problem_id):
+            continue
+        n = rec.sampling.get("redraws", 0)
+        redraws += n
+        # An unchanged repeat survives only when both redraws repeated it too.
+        if normalise_code(rec.code) == normalise_code(prev.code):
+            assert n == 2
+    assert redraws > 0  # the hash backend repeats one body in six: some attempts were redrawn

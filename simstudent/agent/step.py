@@ -46,10 +46,22 @@ def run_step(students: Sequence[SimulatedStudent], backend: Any, grader: Any,
     if len(hints) != len(students):
         raise ValueError(f"{len(hints)} hints for {len(students)} students")
     requests = [s.prepare(h) for s, h in zip(students, hints)]
-    completions = backend.generate(requests)
+    completions = _generate(backend, requests)
+    # Redraws (StudentConfig.redraw_repeats): attempts that repeat the previous one
+    # unchanged are drawn again, in one more generate call per round.
+    while again := [i for i, (s, c) in enumerate(zip(students, completions)) if s.wants_redraw(c)]:
+        for i in again:
+            requests[i] = students[i].redraw()
+        for i, c in zip(again, _generate(backend, [requests[i] for i in again])):
+            completions[i] = c
+    return finish_step(students, requests, completions, grader)
+
+
+def _generate(backend: Any, requests: list[Any]) -> list[Any]:
+    completions = list(backend.generate(requests))
     if len(completions) != len(requests):
         raise StepError(f"backend returned {len(completions)} completions for {len(requests)} requests")
-    return finish_step(students, requests, completions, grader)
+    return completions
 
 
 def finish_step(students: Sequence[SimulatedStudent], requests: Sequence[Any], completions: Sequence[Any],
@@ -101,12 +113,16 @@ def run_continuous(students: Sequence[SimulatedStudent], backend: Any, grader: A
     def feed(done: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
         if not done:
             return prepare([k for k, s in enumerate(students) if not s.done and k not in pending])
+        redrawn = [k for k, c in done if students[k].wants_redraw(c)]  # StudentConfig.redraw_repeats
+        for k in redrawn:
+            pending[k] = students[k].redraw()
+        done = [(k, c) for k, c in done if k not in redrawn]
         idx = [k for k, _ in done]
         attempts = finish_step([students[k] for k in idx], [pending.pop(k) for k in idx],
-                               [c for _, c in done], grader)
+                               [c for _, c in done], grader) if done else []
         if on_attempts is not None:
             on_attempts(list(zip(idx, attempts)))
-        return prepare([k for k in idx if not students[k].done])
+        return [(k, pending[k]) for k in redrawn] + prepare([k for k in idx if not students[k].done])
 
     backend.generate_continuous(feed)
     if pending:

@@ -61,6 +61,11 @@ class StudentConfig(BaseModel):
     max_attempts: int = Field(8, ge=1, description="Stop after this many attempts.")
     stall_repeats: int = Field(3, ge=2, description="Stop when this many attempts in a row are the same code.")
     stop_on_pass: bool = Field(True, description="Stop when an attempt passes every test.")
+    redraw_repeats: int = Field(
+        0, ge=0, description="Draw an attempt again (another seed), up to this many times, while its code is the "
+        "previous attempt's unchanged (up to comments and layout): real students rarely resubmit unchanged code "
+        "(5 % of consecutive ITAP submissions), a small model often does. The count is recorded in the attempt's "
+        "sampling settings ('redraws'). 0 = off.")
     ignore_failing_submit: bool = Field(
         False, description="A <SUBMIT> on an attempt that fails a test does not end the trajectory: the attempt is "
         "recorded as submitted and the student goes on. The model writes <SUBMIT> before it sees the autograder's "
@@ -137,6 +142,7 @@ class SimulatedStudent:
         self._trajectory: Optional[Trajectory] = None
         self._max_attempts = self.config.max_attempts
         self._pending_hint: Optional[str] = None
+        self._draw = 0  # redraws of the pending attempt (StudentConfig.redraw_repeats)
 
     # ---------------------------------------------------------------- state
     @property
@@ -183,11 +189,32 @@ class SimulatedStudent:
         """The generation request for the next attempt (first half of a step)."""
         if self.done:
             raise RuntimeError(f"trajectory already finished ({self.trajectory.stop_reason})")
+        self._pending_hint = extra_feedback
+        self._draw = 0
+        return self._request()
+
+    def wants_redraw(self, completion: Completion) -> bool:
+        """Whether this completion repeats the previous attempt unchanged while
+        ``redraw_repeats`` allows another draw (see :meth:`redraw`)."""
+        attempts = self.trajectory.attempts
+        if self._draw >= self.config.redraw_repeats or not attempts or completion.finish_reason == "error":
+            return False
+        return normalise_code(self.parse(completion)[0]) == normalise_code(attempts[-1].code)
+
+    def redraw(self) -> GenerationRequest:
+        """The same request with the next redraw's seed (the attempt is drawn again)."""
+        self._draw += 1
+        return self._request()
+
+    def _request(self) -> GenerationRequest:
         traj = self.trajectory
         index = len(traj.attempts)
-        self._pending_hint = extra_feedback
+        extra_feedback = self._pending_hint
+        # The first draw keeps the attempt's own seed; each redraw gets a seed of its own.
+        redraw = ("redraw", self._draw) if self._draw else ()
         sampling = SamplingParams(**{**vars(self.config.sampling),
-                                     "seed": derive_seed(self.config.seed, self.student_id, traj.problem_id, index)})
+                                     "seed": derive_seed(self.config.seed, self.student_id, traj.problem_id, index,
+                                                         *redraw)})
         assert self.problem is not None
         return build_request(self.template, self.problem, self.persona, traj.attempts,
                              index=index, max_attempts=self._max_attempts, hint=extra_feedback,
@@ -218,7 +245,7 @@ class SimulatedStudent:
             prompt=render_request(request) if self.config.save_prompts else None,
             finish_reason=finish_reason(completion, submitted),
             completion_tokens=completion.completion_tokens,
-            sampling=sampling_settings(request, completion),
+            sampling={**sampling_settings(request, completion), **({"redraws": self._draw} if self._draw else {})},
         )
         traj.attempts.append(attempt)
         self._pending_hint = None

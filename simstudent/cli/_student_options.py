@@ -83,6 +83,8 @@ class StudentOptions:
         None, "--dtype", help="hf backend weights: auto (bf16 on a CPU with native bf16, else fp32), "
         "bf16 or fp32. fp32 makes each sample independent of its batch-mates (cohort --compare "
         "uses it unless told otherwise); bf16 is faster.")
+    redraw_repeats: int = typer.Option(_F["redraw_repeats"].default, "--redraw-repeats", min=0,
+                                       help=_F["redraw_repeats"].description)
     ignore_failing_submit: bool = typer.Option(
         _F["ignore_failing_submit"].default, "--ignore-failing-submit/--stop-at-submit",
         help=_F["ignore_failing_submit"].description)
@@ -102,7 +104,7 @@ class StudentOptions:
                              max_attempts=self.max_attempts, seed=self.seed, sampling=sampling,
                              gap_source=str(self.gaps) if self.gaps else None, save_prompts=save_prompts,
                              prompt=PromptSettings(context=not self.no_context), stop_on_pass=not self.keep_going,
-                             ignore_failing_submit=self.ignore_failing_submit)
+                             ignore_failing_submit=self.ignore_failing_submit, redraw_repeats=self.redraw_repeats)
 
     def make_backend(self, batch_size: Optional[int] = None, dtype: Optional[str] = None) -> Any:
         """The generation backend these options name (``dtype`` overrides ``--dtype``).

@@ -209,6 +209,8 @@ def _rollout(
     ignore_failing_submit: bool = typer.Option(
         False, "--ignore-failing-submit/--stop-at-submit",
         help="Whether a <SUBMIT> on an attempt that fails a test is ignored (the student goes on) or ends the rollout."),
+    redraw_repeats: int = typer.Option(0, "--redraw-repeats", min=0, help=(
+        "Draw an attempt that repeats the previous one unchanged again, up to this many times (0 = off).")),
     max_new_attempts: int = typer.Option(6, "--max-new-attempts", min=1, help="Generated attempts at most."),
     k: Optional[int] = typer.Option(None, "--k", min=1, help="exp2-template adapters: attempts shown (default: the adapter's)."),
     model: str = _MODEL, adapter: Optional[str] = _ADAPTER, backend: str = _BACKEND, base_url: Optional[str] = _BASE_URL,
@@ -228,7 +230,7 @@ def _rollout(
                            max_streams, skip_bad_rows),
             gen=_gen_cfg(model, adapter, backend, base_url, template, 1, batch_size, max_new_tokens, seed, threads),
             context=context, prefix=prefix, min_attempts=min_attempts, max_new_attempts=max_new_attempts,
-            ignore_failing_submit=ignore_failing_submit, limit=limit, embedder=embedder,
+            ignore_failing_submit=ignore_failing_submit, redraw_repeats=redraw_repeats, limit=limit, embedder=embedder,
             label=label, k=k, bins=bins,
         )
         folder = Path(out) if out else _default_out("rollout", split, cfg.run_label(), context, None)

@@ -45,6 +45,8 @@ class RolloutConfig(BaseModel):
     max_new_attempts: int = Field(6, ge=1)
     ignore_failing_submit: bool = Field(False, description="A <SUBMIT> on a failing attempt does not end the "
                                         "rollout (StudentConfig.ignore_failing_submit).")
+    redraw_repeats: int = Field(0, ge=0, description="Draw an attempt that repeats the previous one unchanged "
+                                "again, up to this many times (StudentConfig.redraw_repeats).")
     limit: Optional[int] = None  # first N streams
     embedder: str = "minilm"
     floor_repeats: int = 5
@@ -77,6 +79,7 @@ def _student_config(cfg: RolloutConfig) -> Any:
     return StudentConfig(
         template=g.template, chat=g.chat, adapter=g.adapter, model=g.model, seed=g.seed,
         max_attempts=cfg.prefix + cfg.max_new_attempts, ignore_failing_submit=cfg.ignore_failing_submit,
+        redraw_repeats=cfg.redraw_repeats,
         sampling=SamplingParams(temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, min_p=g.min_p,
                                 max_new_tokens=g.max_new_tokens),
         prompt=PromptSettings(context=cfg.context, k=cfg.k),
