@@ -219,6 +219,8 @@ def test_redraws_replace_unchanged_repeats_the_same_way_in_both_schedules(tmp_pa
             continue
         n = rec.sampling.get("redraws", 0)
         redraws += n
+        if n:  # a redraw samples the whole distribution
+            assert (rec.sampling["temperature"], rec.sampling["top_p"], rec.sampling["top_k"]) == (1.0, 1.0, 0)
         # An unchanged repeat survives only when both redraws repeated it too.
         if normalise_code(rec.code) == normalise_code(prev.code):
             assert n == 2

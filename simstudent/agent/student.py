@@ -64,8 +64,9 @@ class StudentConfig(BaseModel):
     redraw_repeats: int = Field(
         0, ge=0, description="Draw an attempt again (another seed), up to this many times, while its code is the "
         "previous attempt's unchanged (up to comments and layout): real students rarely resubmit unchanged code "
-        "(5 % of consecutive ITAP submissions), a small model often does. The count is recorded in the attempt's "
-        "sampling settings ('redraws'). 0 = off.")
+        "(5 % of consecutive ITAP submissions), a small model often does. A redraw samples the model's whole "
+        "distribution (temperature 1, no top-p/top-k). The count is recorded in the attempt's sampling settings "
+        "('redraws'). 0 = off.")
     ignore_failing_submit: bool = Field(
         False, description="A <SUBMIT> on an attempt that fails a test does not end the trajectory: the attempt is "
         "recorded as submitted and the student goes on. The model writes <SUBMIT> before it sees the autograder's "
@@ -81,6 +82,11 @@ class StudentConfig(BaseModel):
         True, description="chat-loop only: start the answer with <code> and the main function's signature line.")
     solution_aware: bool = Field(False, description="Show the model the problem's reference solution, marked as the "
                                  "instructor's solution the student has not seen (the *-loop-solution templates).")
+
+
+# How a redraw samples: temperature 1, no top-p / top-k / min-p truncation, i.e. the
+# model's own distribution of next attempts, conditioned (by rejection) on a change.
+REDRAW_SAMPLING = {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0}
 
 
 def derive_seed(seed: int, *parts: Any) -> int:
@@ -210,9 +216,11 @@ class SimulatedStudent:
         traj = self.trajectory
         index = len(traj.attempts)
         extra_feedback = self._pending_hint
-        # The first draw keeps the attempt's own seed; each redraw gets a seed of its own.
+        # The first draw keeps the attempt's own seed; each redraw gets a seed of its own
+        # and samples the model's whole distribution (REDRAW_SAMPLING): the truncated one
+        # often holds nothing but the unchanged code.
         redraw = ("redraw", self._draw) if self._draw else ()
-        sampling = SamplingParams(**{**vars(self.config.sampling),
+        sampling = SamplingParams(**{**vars(self.config.sampling), **(REDRAW_SAMPLING if self._draw else {}),
                                      "seed": derive_seed(self.config.seed, self.student_id, traj.problem_id, index,
                                                          *redraw)})
         assert self.problem is not None
