@@ -41,6 +41,10 @@ def persona():
 
 
 def student(script, grader, persona, **cfg):
+    # The bare stop rules: no redraws, and a <SUBMIT> ends the trajectory (the tests
+    # of those two settings turn them on).
+    cfg.setdefault("redraw_repeats", 0)
+    cfg.setdefault("ignore_failing_submit", False)
     backend = ScriptedBackend(script)
     return SimulatedStudent(backend, grader, persona, StudentConfig(**cfg)), backend
 

@@ -25,6 +25,7 @@ def grader():
 def students(backend, grader, n, **cfg):
     problem, persona = find_problem("hw04_q2"), load_persona("student_123")
     out = []
+    cfg = {"redraw_repeats": 0, "ignore_failing_submit": False, **cfg}  # the bare loop: one call per step
     for i in range(n):
         s = SimulatedStudent(backend, grader, persona, StudentConfig(save_prompts=False, **cfg), student_id=f"s{i}")
         s.start(problem)
@@ -134,7 +135,7 @@ def test_async_student_with_an_async_tutor(grader):
 
     wrong = "<code>def count_stairs(n):\n    return n\n</code>"
     backend = ScriptedBackend([wrong, wrong.replace("return n", "return n + 0"), wrong + "<SUBMIT>"])
-    student = AsyncSimulatedStudent(backend, grader, load_persona("student_123"), StudentConfig(save_prompts=True))
+    student = AsyncSimulatedStudent(backend, grader, load_persona("student_123"), StudentConfig(save_prompts=True, redraw_repeats=0, ignore_failing_submit=False))
     tutor = _AsyncTutor()
     traj = asyncio.run(student.solve(find_problem("hw04_q2"), tutor))
     assert traj.stop_reason == "submitted" and len(traj.attempts) == 3 and tutor.calls == 3

@@ -36,7 +36,10 @@ TESTS_DIR = Path(__file__).resolve().parent
 
 
 def config(**kw) -> CohortConfig:
-    student = StudentConfig(max_attempts=kw.pop("max_attempts", 5), seed=kw.pop("seed", 11), save_prompts=False)
+    # Without redraws every cohort step is exactly one generate call (the redraw tests are
+    # in test_continuous.py); a <SUBMIT> ends a trajectory, as the hash backend's scripts expect.
+    student = StudentConfig(max_attempts=kw.pop("max_attempts", 5), seed=kw.pop("seed", 11), save_prompts=False,
+                            redraw_repeats=0, ignore_failing_submit=False)
     return CohortConfig(problems=DEMO_PROBLEMS, personas=DEMO_PERSONAS, student=student, **kw)
 
 

@@ -62,13 +62,13 @@ class StudentConfig(BaseModel):
     stall_repeats: int = Field(3, ge=2, description="Stop when this many attempts in a row are the same code.")
     stop_on_pass: bool = Field(True, description="Stop when an attempt passes every test.")
     redraw_repeats: int = Field(
-        0, ge=0, description="Draw an attempt again (another seed), up to this many times, while its code is the "
+        3, ge=0, description="Draw an attempt again (another seed), up to this many times, while its code is the "
         "previous attempt's unchanged (up to comments and layout): real students rarely resubmit unchanged code "
         "(5 % of consecutive ITAP submissions), a small model often does. A redraw samples the model's whole "
         "distribution (temperature 1, no top-p/top-k). The count is recorded in the attempt's sampling settings "
         "('redraws'). 0 = off.")
     ignore_failing_submit: bool = Field(
-        False, description="A <SUBMIT> on an attempt that fails a test does not end the trajectory: the attempt is "
+        True, description="A <SUBMIT> on an attempt that fails a test does not end the trajectory: the attempt is "
         "recorded as submitted and the student goes on. The model writes <SUBMIT> before it sees the autograder's "
         "verdict; a real student decides to stop after seeing it.")
     seed: int = Field(0, description="Seed for sampling and timestamps.")

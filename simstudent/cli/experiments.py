@@ -207,9 +207,9 @@ def _rollout(
     prefix: int = typer.Option(2, "--prefix", min=0, help="Real attempts injected before the model takes over (0: from scratch)."),
     min_attempts: int = typer.Option(1, "--min-attempts", min=1, help="Only streams with at least this many real attempts."),
     ignore_failing_submit: bool = typer.Option(
-        False, "--ignore-failing-submit/--stop-at-submit",
+        True, "--ignore-failing-submit/--stop-at-submit",
         help="Whether a <SUBMIT> on an attempt that fails a test is ignored (the student goes on) or ends the rollout."),
-    redraw_repeats: int = typer.Option(0, "--redraw-repeats", min=0, help=(
+    redraw_repeats: int = typer.Option(3, "--redraw-repeats", min=0, help=(
         "Draw an attempt that repeats the previous one unchanged again, up to this many times (0 = off).")),
     max_new_attempts: int = typer.Option(6, "--max-new-attempts", min=1, help="Generated attempts at most."),
     k: Optional[int] = typer.Option(None, "--k", min=1, help="exp2-template adapters: attempts shown (default: the adapter's)."),

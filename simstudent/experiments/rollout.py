@@ -43,9 +43,9 @@ class RolloutConfig(BaseModel):
                         "simulated student starts from scratch, as in `simstudent run`).")
     min_attempts: int = Field(1, ge=1, description="Roll out only streams with at least this many real attempts.")
     max_new_attempts: int = Field(6, ge=1)
-    ignore_failing_submit: bool = Field(False, description="A <SUBMIT> on a failing attempt does not end the "
+    ignore_failing_submit: bool = Field(True, description="A <SUBMIT> on a failing attempt does not end the "
                                         "rollout (StudentConfig.ignore_failing_submit).")
-    redraw_repeats: int = Field(0, ge=0, description="Draw an attempt that repeats the previous one unchanged "
+    redraw_repeats: int = Field(3, ge=0, description="Draw an attempt that repeats the previous one unchanged "
                                 "again, up to this many times (StudentConfig.redraw_repeats).")
     limit: Optional[int] = None  # first N streams
     embedder: str = "minilm"
