@@ -296,7 +296,7 @@ def table3(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> 
 # -- closed loop ------------------------------------------------------------------
 
 def table_rollout(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> Table:
-    """Closed-loop rollouts from real prefixes: step coverage, grade proximity,
+    """Closed-loop rollouts (from scratch or a real prefix): step coverage, grade proximity,
     code similarity, plus the distribution metrics of the generated attempts."""
     mine = sorted((r for r in runs if r.kind == "rollout" and r.split == split), key=run_sort_key)
     rows: list[list[str]] = []
@@ -320,11 +320,13 @@ def table_rollout(runs: Sequence[RunMetrics], split: str, report_command: str = 
     return Table(
         id="tabR",
         split=split,
-        title=f"Closed loop - rollouts of the simulated student from real prefixes ({split})",
+        title=f"Closed loop - rollouts of the simulated student ({split})",
         caption=(
-            "The first attempts of each real stream are given to the SimulatedStudent as "
-            "its own; it continues with the grader's feedback until it submits or hits "
-            "the attempt limit. Step coverage: share of the real later attempts matched "
+            "The first Prefix attempts of each real stream (none: from scratch, as "
+            "`simstudent run`) are given to the SimulatedStudent as its own; it continues "
+            "with the grader's feedback until it submits, passes, stalls or hits the "
+            "attempt limit. Attempts: generated attempts vs the real student's after the "
+            "prefix. Step coverage: share of the real later attempts matched "
             "by some generated attempt (Levenshtein ratio of normalised code >= the match "
             "threshold); grade proximity: 1 - |pass-rate difference| between the j-th real "
             "and the j-th generated attempt; AST match: share of aligned attempts with the "
