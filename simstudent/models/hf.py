@@ -95,7 +95,7 @@ class HFBackend:
         adapter_root: Optional[Path] = None,
         decoder: str = "loop",
         share_prefix: bool = True,
-        prefix_store_tokens: int = 16384,
+        prefix_store_tokens: int = 65536,
     ) -> None:
         if decoder not in DECODERS:
             raise ConfigError(f"unknown decoder {decoder!r}; use one of {', '.join(DECODERS)}")

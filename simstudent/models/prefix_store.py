@@ -21,7 +21,7 @@ MIN_REUSE = 8
 class PrefixStore:
     """Prompt token ids -> per-layer (keys, values) of shape [heads, tokens, dim]."""
 
-    def __init__(self, max_tokens: int = 16384) -> None:
+    def __init__(self, max_tokens: int = 65536) -> None:
         self.max_tokens = max_tokens
         self._entries: "OrderedDict[tuple[int, ...], list[tuple[Any, Any]]]" = OrderedDict()
         self._tokens = 0
