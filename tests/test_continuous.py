@@ -220,7 +220,8 @@ def test_redraws_replace_unchanged_repeats_the_same_way_in_both_schedules(tmp_pa
         n = rec.sampling.get("redraws", 0)
         redraws += n
         if n:  # a redraw samples the whole distribution
-            assert (rec.sampling["temperature"], rec.sampling["top_p"], rec.sampling["top_k"]) == (1.0, 1.0, 0)
+            assert (rec.sampling["temperature"], rec.sampling["top_p"], rec.sampling["top_k"],
+                    rec.sampling["min_p"]) == (1.0, 1.0, 0, 0.05)
         # An unchanged repeat survives only when both redraws repeated it too.
         if normalise_code(rec.code) == normalise_code(prev.code):
             assert n == 2

@@ -65,7 +65,7 @@ class StudentConfig(BaseModel):
         3, ge=0, description="Draw an attempt again (another seed), up to this many times, while its code is the "
         "previous attempt's unchanged (up to comments and layout): real students rarely resubmit unchanged code "
         "(5 % of consecutive ITAP submissions), a small model often does. A redraw samples the model's whole "
-        "distribution (temperature 1, no top-p/top-k). The count is recorded in the attempt's sampling settings "
+        "distribution (temperature 1, no top-p/top-k, min-p 0.05). The count is recorded in the attempt's sampling settings "
         "('redraws'). 0 = off.")
     ignore_failing_submit: bool = Field(
         True, description="A <SUBMIT> on an attempt that fails a test does not end the trajectory: the attempt is "
@@ -84,9 +84,11 @@ class StudentConfig(BaseModel):
                                  "instructor's solution the student has not seen (the *-loop-solution templates).")
 
 
-# How a redraw samples: temperature 1, no top-p / top-k / min-p truncation, i.e. the
-# model's own distribution of next attempts, conditioned (by rejection) on a change.
-REDRAW_SAMPLING = {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0}
+# How a redraw samples: temperature 1 without top-p / top-k, i.e. the model's own
+# distribution of next attempts, conditioned (by rejection) on a change; min-p 0.05
+# drops only tokens under 5 % of the likeliest one's probability (untruncated, a 135M
+# model's far tail wrote "#include<math.h" into Python attempts).
+REDRAW_SAMPLING = {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "min_p": 0.05}
 
 
 def derive_seed(seed: int, *parts: Any) -> int:
