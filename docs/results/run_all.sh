@@ -8,7 +8,8 @@
 #   bash docs/results/run_all.sh train-1ep    # the paper's recipe: one epoch (CPU, ~1 h idle)
 #   bash docs/results/run_all.sh student-1ep  # (b') default model + the one-epoch adapter
 #   bash docs/results/run_all.sh loop     # closed-loop rollouts from scratch, every test stream with >= 3
-#                                         # attempts, both splits: untuned, loop adapter, solution-aware adapter
+#                                         # attempts: solution-aware and plain loop adapters, untuned model
+#   bash docs/results/run_all.sh loop-ablation  # the solution-aware adapter without the default agent settings
 #   bash docs/results/run_all.sh report   # tables, figures, HTML + Markdown
 set -euo pipefail
 DATA=${DATA:-../shared/data/itap}
@@ -71,17 +72,21 @@ case "${1:-}" in
     resume=""; [ -d "$ADAPTER_1EP/checkpoints" ] && resume=--resume
     simstudent train $SPLIT_OPTS --exp exp2 --k 3 --context $TRAIN_1EP_OPTS --out "$ADAPTER_1EP" $resume ;;
   student-1ep) runs_for smol-student-1ep --adapter "$ADAPTER_1EP" ;;
-  loop)
-    loop_rollouts smol-loop-solution --adapter itap-loop-solution
-    loop_rollouts smol-loop --adapter itap-loop
-    loop_rollouts smol-inst --template chat-loop ;;
-  report)  # every finished run (a run folder with metrics.json)
-    runs=$(ls -d runs/*-smol-*/ runs/*-copy-previous-*/ | while read d; do [ -f "$d/metrics.json" ] && echo "${d%/}"; done)
-    simstudent report $runs --out docs/results \
-      --notes docs/results/NOTES.md --title "simstudent on ITAP: SmolLM2-135M, prompted vs LoRA, with the real-student floor"
-    # Small gzipped copies of every run's metrics.json (tables redraw from them; Fig. 2 needs embeddings.npz).
+  loop)  # the default agent settings: failing <SUBMIT>s ignored, unchanged repeats redrawn (up to 3)
+    loop_rollouts smol-loop-solution-default --adapter itap-loop-solution
+    loop_rollouts smol-loop-default --adapter itap-loop
+    simstudent eval rollout $SPLIT_OPTS --split test_NS_OP $LOOP_OPTS $GEN_OPTS --batch-size 16 --threads 1 \
+      --label smol-inst-default --template chat-loop --out runs/loop-test_NS_OP-smol-inst-default ;;
+  loop-ablation)  # the solution-aware adapter with the bare agent, then with failing <SUBMIT>s ignored
+    loop_rollouts smol-loop-solution --adapter itap-loop-solution --stop-at-submit --redraw-repeats 0
+    loop_rollouts smol-loop-solution-ifs --adapter itap-loop-solution --ignore-failing-submit --redraw-repeats 0 ;;
+  report)  # every finished run: its metrics.json, gzipped into docs/results/metrics/, then the page from those
     mkdir -p docs/results/metrics
-    for d in $runs; do gzip -9 -n -c "$d/metrics.json" > "docs/results/metrics/$(basename "$d").json.gz"; done
+    for d in runs/*/; do
+      [ -f "$d/metrics.json" ] && gzip -9 -n -c "$d/metrics.json" > "docs/results/metrics/$(basename "$d").json.gz"
+    done
+    simstudent report docs/results/metrics/*.json.gz --out docs/results \
+      --notes docs/results/NOTES.md --title "simstudent on ITAP: SmolLM2-135M, prompted vs LoRA, with the real-student floor"
     ;;
-  *) echo "usage: $0 inst|train|student|baseline|train-1ep|student-1ep|loop|report" >&2; exit 2 ;;
+  *) echo "usage: $0 inst|train|student|baseline|train-1ep|student-1ep|loop|loop-ablation|report" >&2; exit 2 ;;
 esac
