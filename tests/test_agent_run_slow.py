@@ -1,5 +1,6 @@
-"""The README's main job with the REAL default model (SmolLM2-135M-Instruct, offline,
-CPU) and the real sandboxed grader: every attempt must carry a real grade."""
+"""The README's main job with the REAL default student (SmolLM2-135M-Instruct, offline,
+CPU, with the bundled closed-loop adapter) and the real sandboxed grader: every attempt
+must carry a real grade, define the problem's function and not loop."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import subprocess
 import sys
 
 import pytest
+
+from simstudent.metrics.degeneration import defines_function, repeated_block
+from simstudent.models.adapters import DEFAULT_STUDENT_ADAPTER
 
 
 @pytest.mark.slow
@@ -34,4 +38,10 @@ def test_run_main_job_with_the_default_model(tmp_path):
         assert grade["isolation"] in ("bubblewrap", "unshare", "none")
         assert att["completion"] is not None and att["prompt"]
     assert "attempt 1" in proc.stdout and "trajectory" in proc.stdout
-    assert traj["model"] == "default" and traj["template"] == "chat-loop"
+    # No --adapter: the bundled closed-loop adapter and the template it was trained on.
+    assert traj["model"] == "default" and traj["adapter"] == DEFAULT_STUDENT_ADAPTER
+    assert traj["template"] == "ft-loop-solution"
+    for att in traj["attempts"]:
+        assert defines_function(att["code"], "count_stairs"), att["code"]
+        assert not repeated_block(att["code"]), att["code"]
+        assert att["finish_reason"] in ("stop", "submit")
