@@ -116,8 +116,9 @@ def run_cmd(
     with Grader() as grader:
         student = SimulatedStudent(be, grader, pers, cfg, gaps=sampler)
         if not as_json:
-            console.rule(f"[bold]{pers.id}[/] works [bold]{prob.id}[/] {prob.title}  "
-                         f"(model {opts.model}, template {student.template.name}, seed {opts.seed})")
+            adapter = f"adapter {cfg.adapter_name or cfg.adapter}" if cfg.adapter else "no adapter"
+            console.rule(f"[bold]{pers.id}[/] works [bold]{prob.id}[/] {prob.title}")
+            console.print(f"model {opts.model}, {adapter}, template {student.template.name}, seed {opts.seed}")
         student.start(prob)
         previous = None
         try:
