@@ -7,7 +7,10 @@ from typing import List, Optional
 
 import typer
 
+from simstudent.agent.student import StudentConfig
 from simstudent.cli._common import console, fail, one_line
+
+_STUDENT = StudentConfig.model_fields  # the rollout's student options share its defaults and help
 
 eval_app = typer.Typer(
     help="Run the paper's experiments (exp1, exp2) and closed-loop rollouts into a run folder.",
@@ -207,10 +210,10 @@ def _rollout(
     prefix: int = typer.Option(2, "--prefix", min=0, help="Real attempts injected before the model takes over (0: from scratch)."),
     min_attempts: int = typer.Option(1, "--min-attempts", min=1, help="Only streams with at least this many real attempts."),
     ignore_failing_submit: bool = typer.Option(
-        True, "--ignore-failing-submit/--stop-at-submit",
-        help="Whether a <SUBMIT> on an attempt that fails a test is ignored (the student goes on) or ends the rollout."),
-    redraw_repeats: int = typer.Option(3, "--redraw-repeats", min=0, help=(
-        "Draw an attempt that repeats the previous one unchanged again, up to this many times (0 = off).")),
+        _STUDENT["ignore_failing_submit"].default, "--ignore-failing-submit/--stop-at-submit",
+        help=_STUDENT["ignore_failing_submit"].description),
+    redraw_repeats: int = typer.Option(_STUDENT["redraw_repeats"].default, "--redraw-repeats", min=0,
+                                       help=_STUDENT["redraw_repeats"].description),
     max_new_attempts: int = typer.Option(6, "--max-new-attempts", min=1, help="Generated attempts at most."),
     k: Optional[int] = typer.Option(None, "--k", min=1, help="exp2-template adapters: attempts shown (default: the adapter's)."),
     model: str = _MODEL, adapter: Optional[str] = _ADAPTER, backend: str = _BACKEND, base_url: Optional[str] = _BASE_URL,

@@ -24,11 +24,15 @@ from typing import Any, Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from simstudent.agent.student import StudentConfig
 from simstudent.experiments.inputs import DataConfig, load_inputs
 from simstudent.experiments.runfolder import TRAJECTORIES, RunFolder
 from simstudent.experiments.runner import GenerationConfig, build_backend, check_eval_adapter
 from simstudent.schema import Attempt, Dataset, Persona, Stream, Trajectory
 from simstudent.errors import InputError
+
+
+_STUDENT = StudentConfig.model_fields
 
 
 class RolloutConfig(BaseModel):
@@ -43,10 +47,11 @@ class RolloutConfig(BaseModel):
                         "simulated student starts from scratch, as in `simstudent run`).")
     min_attempts: int = Field(1, ge=1, description="Roll out only streams with at least this many real attempts.")
     max_new_attempts: int = Field(6, ge=1)
-    ignore_failing_submit: bool = Field(True, description="A <SUBMIT> on a failing attempt does not end the "
-                                        "rollout (StudentConfig.ignore_failing_submit).")
-    redraw_repeats: int = Field(3, ge=0, description="Draw an attempt that repeats the previous one unchanged "
-                                "again, up to this many times (StudentConfig.redraw_repeats).")
+    # The simulated student's own defaults (one place: StudentConfig).
+    ignore_failing_submit: bool = Field(_STUDENT["ignore_failing_submit"].default,
+                                        description=_STUDENT["ignore_failing_submit"].description)
+    redraw_repeats: int = Field(_STUDENT["redraw_repeats"].default, ge=0,
+                                description=_STUDENT["redraw_repeats"].description)
     limit: Optional[int] = None  # first N streams
     embedder: str = "minilm"
     floor_repeats: int = 5

@@ -25,6 +25,7 @@ from typing import Any, Iterator, Optional, Sequence
 from simstudent.errors import ConfigError
 from simstudent.models.adapters import adapter_template, resolve_adapter
 from simstudent.models.base import Completion, GenerationRequest, SamplingParams, cut_after, truncate_at_stop
+from simstudent.models.prefix_store import DEFAULT_MAX_TOKENS
 from simstudent.models.loading import (
     dtype_name,
     encode_messages,
@@ -95,7 +96,7 @@ class HFBackend:
         adapter_root: Optional[Path] = None,
         decoder: str = "loop",
         share_prefix: bool = True,
-        prefix_store_tokens: int = 65536,
+        prefix_store_tokens: int = DEFAULT_MAX_TOKENS,
     ) -> None:
         if decoder not in DECODERS:
             raise ConfigError(f"unknown decoder {decoder!r}; use one of {', '.join(DECODERS)}")

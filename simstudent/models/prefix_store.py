@@ -16,12 +16,15 @@ from typing import Any, Optional, Sequence
 
 # A reuse shorter than this is not worth the copy.
 MIN_REUSE = 8
+# The default budget: the prompts of a few dozen live closed-loop students (about
+# 1.5 GB of keys and values in bf16 on the default model).
+DEFAULT_MAX_TOKENS = 65536
 
 
 class PrefixStore:
     """Prompt token ids -> per-layer (keys, values) of shape [heads, tokens, dim]."""
 
-    def __init__(self, max_tokens: int = 65536) -> None:
+    def __init__(self, max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
         self.max_tokens = max_tokens
         self._entries: "OrderedDict[tuple[int, ...], list[tuple[Any, Any]]]" = OrderedDict()
         self._tokens = 0
