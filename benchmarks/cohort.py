@@ -11,6 +11,11 @@ whose attempt is graded sends its next request into the running batch) and the l
 sampling and token budget) through ``simstudent.agent.Cohort`` with the real sandboxed
 grader, one after the other in one process.
 
+The student is the one ``simstudent cohort`` runs by default: the bundled closed-loop
+adapter (``--adapter``, default the default student adapter; ``none`` = the untuned
+model, as the first measurements were) with the default agent settings of
+``StudentConfig`` (failing ``<SUBMIT>`` ignored, unchanged repeats redrawn).
+
 Prints, for each path, attempts, wall time, attempts/s, generated tokens, and the
 truncation rate (attempts recorded as truncated, ``finish_reason == "length"``: out of
 token budget, or cut as a loop), then how many of today's completions the loop cut would
@@ -83,6 +88,7 @@ def run_one(label: str, backend: Any, grader: Any, args: argparse.Namespace,
     config = CohortConfig(
         problems=list(problems), personas=persona_ids,
         student=StudentConfig(max_attempts=args.max_attempts, seed=args.seed, save_prompts=False,
+                              adapter=args.adapter_name,
                               sampling=SamplingParams(max_new_tokens=args.max_new_tokens, stop_repeats=stop_repeats)),
     )
     counting = CountingBackend(backend)
@@ -110,6 +116,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--model", default="default")
+    parser.add_argument("--adapter", default=None,
+                        help="the student's adapter (default: as `simstudent cohort`; 'none' = untuned model)")
     parser.add_argument("--new-dtype", default=None, help="weights of the new path (default: auto)")
     parser.add_argument("--stop-repeats", type=int, default=3, help="the new path's loop cut (0 = off)")
     parser.add_argument("--schedule", default="auto", choices=["auto", "step"],
@@ -117,13 +125,16 @@ def main() -> None:
     args = parser.parse_args()
 
     from simstudent.grader import Grader
+    from simstudent.models.adapters import student_adapter
+
+    args.adapter_name = student_adapter(args.adapter, model=args.model, backend="hf", template=None)
     from simstudent.models import BackendConfig, build_backend
 
     common = dict(model=args.model, batch_size=args.batch_size, num_threads=args.threads, seed=args.seed)
     today = build_backend(BackendConfig(decoder="generate", dtype="fp32", **common))
     new = build_backend(BackendConfig(dtype=args.new_dtype, **common))
     print(f"model: {new.model_path}  today: generate/{today.dtype}  new: {new.decoder}/{new.dtype}  "
-          f"threads: {args.threads}", flush=True)
+          f"threads: {args.threads}  adapter: {args.adapter_name or 'none (untuned model)'}", flush=True)
     results = []
     with Grader() as grader:
         for label, be, cut in (("today", today, 0), ("new", new, args.stop_repeats)):

@@ -10,6 +10,9 @@
 #   bash docs/results/run_all.sh loop     # closed-loop rollouts from scratch, every test stream with >= 3
 #                                         # attempts: solution-aware and plain loop adapters, untuned model
 #   bash docs/results/run_all.sh loop-ablation  # the solution-aware adapter without the default agent settings
+#   bash docs/results/run_all.sh full-baseline  # full size, teacher-forced: exp2 copy-previous, both splits
+#   bash docs/results/run_all.sh full-student   # full size: exp2 and exp1 with their one-epoch adapters
+#   bash docs/results/run_all.sh full-inst      # full size: the untuned model, paper prompting
 #   bash docs/results/run_all.sh report   # tables, figures, HTML + Markdown
 set -euo pipefail
 DATA=${DATA:-../shared/data/itap}
@@ -60,6 +63,17 @@ loop_rollouts() {  # label, model options...
   done
 }
 
+# Full size, teacher-forced: every example of both test splits (exp2 k = 3: 479 + 164,
+# exp1: 432 + 174), 3 samples each, with context. The floor is in every run (same cells).
+FULL_OPTS="$SPLIT_OPTS --context --samples 3 --max-new-tokens 128 --batch-size 16 --threads 1 --embedder minilm --quiet"
+full() {  # exp (exp1|exp2), label, model options...
+  local exp=$1 label=$2; shift 2
+  local k=""; [ "$exp" = exp2 ] && k="--k 3"
+  for split in test_NS_OP test_NS_NP; do
+    simstudent eval $exp $FULL_OPTS $k --split $split --label "$label" "$@" --out "runs/full-$exp-$split-$label"
+  done
+}
+
 case "${1:-}" in
   inst) runs_for smol-inst ;;
   train)
@@ -80,6 +94,13 @@ case "${1:-}" in
   loop-ablation)  # the solution-aware adapter with the bare agent, then with failing <SUBMIT>s ignored
     loop_rollouts smol-loop-solution --adapter itap-loop-solution --stop-at-submit --redraw-repeats 0
     loop_rollouts smol-loop-solution-ifs --adapter itap-loop-solution --ignore-failing-submit --redraw-repeats 0 ;;
+  full-baseline) full exp2 copy-previous --backend copy-previous ;;
+  full-student)
+    full exp2 smol-student --adapter itap-exp2-k3-ctx
+    full exp1 smol-student --adapter itap-exp1-ctx ;;
+  full-inst)
+    full exp2 smol-inst
+    full exp1 smol-inst ;;
   report)  # every finished run: its metrics.json, gzipped into docs/results/metrics/, then the page from those
     mkdir -p docs/results/metrics
     for d in runs/*/; do
@@ -88,5 +109,5 @@ case "${1:-}" in
     simstudent report docs/results/metrics/*.json.gz --out docs/results \
       --notes docs/results/NOTES.md --title "simstudent on ITAP: SmolLM2-135M, prompted vs LoRA, with the real-student floor"
     ;;
-  *) echo "usage: $0 inst|train|student|baseline|train-1ep|student-1ep|loop|loop-ablation|report" >&2; exit 2 ;;
+  *) echo "usage: $0 inst|train|student|baseline|train-1ep|student-1ep|loop|loop-ablation|full-baseline|full-student|full-inst|report" >&2; exit 2 ;;
 esac
