@@ -261,6 +261,7 @@ def run_experiment(
     *,
     backend: Any = None,
     grader: Any = None,
+    embedder: Any = None,
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> dict[str, Any]:
@@ -268,7 +269,9 @@ def run_experiment(
 
     ``backend`` / ``grader`` may be given (tests, to share a loaded model across
     runs, or ``grader=simstudent.scale.RayGrader(...)`` to grade as Ray tasks); by
-    default they are built from ``cfg`` (and a local ``Grader``).
+    default they are built from ``cfg`` (and a local ``Grader``). ``embedder`` may
+    stand in for ``cfg.embedder``'s (``simstudent.scale.RayEmbedder(cfg.embedder, ...)``
+    embeds as Ray tasks).
     """
     from simstudent.experiments.measure import measure_run
     from simstudent.experiments.progress import Stage
@@ -303,7 +306,8 @@ def run_experiment(
         finally:
             if own_grader:
                 grader.close()
-        metrics = measure_run(cfg, folder, examples, family, floor_examples=floor_examples, progress=stage)
+        metrics = measure_run(cfg, folder, examples, family, floor_examples=floor_examples, progress=stage,
+                              embedder=embedder)
     return metrics
 
 
