@@ -14,10 +14,9 @@ import json
 import sys
 from typing import Any, NoReturn
 
+from pydantic import ValidationError
 from rich.console import Console
 from typer.core import TyperGroup
-
-from pydantic import ValidationError
 
 from simstudent.errors import SimstudentError
 

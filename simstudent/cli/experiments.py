@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -127,7 +127,7 @@ def _default_out(kind: str, split: str, label: str, context: bool, k: Optional[i
     return Path("runs") / f"{kind}-{split}-{label}{tail}-{'ctx' if context else 'noctx'}"
 
 
-def _use_ray(kw: dict):
+def _use_ray(kw: dict) -> Any:
     """``--ray``: stop (exit 2) in one line without a GPU; otherwise generate with the
     Ray Data + vLLM backend on the named cluster. Returns the cluster's RayConfig (the
     grading and the embedding run there too, as Ray tasks)."""
