@@ -2,8 +2,10 @@
 
 Errors: a :class:`~simstudent.errors.SimstudentError` anywhere below a command is
 a user's problem (bad input, option or setup) and becomes one line on stderr with
-exit status 2 (:class:`SimstudentGroup` does that for every command). Anything
-else is a bug and keeps its traceback.
+exit status 2 (:class:`SimstudentGroup` does that for every command). A command
+that builds config models from its options also catches :data:`USER_ERRORS` around
+that step (a pydantic ``ValidationError`` there is a bad option value) and reports
+it with :func:`one_line`. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,10 +14,15 @@ import json
 import sys
 from typing import Any, NoReturn
 
+from pydantic import ValidationError
 from rich.console import Console
 from typer.core import TyperGroup
 
 from simstudent.errors import SimstudentError
+
+# A user's mistakes: our own errors, and pydantic's when a config model is built from
+# options (catch them only around that step: elsewhere a ValidationError is a bug).
+USER_ERRORS: tuple[type[Exception], ...] = (SimstudentError, ValidationError)
 
 console = Console()
 err_console = Console(stderr=True)

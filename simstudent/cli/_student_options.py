@@ -106,15 +106,21 @@ class StudentOptions:
                              prompt=PromptSettings(context=not self.no_context), stop_on_pass=not self.keep_going,
                              ignore_failing_submit=self.ignore_failing_submit, redraw_repeats=self.redraw_repeats)
 
+    def backend_config(self, batch_size: Optional[int] = None, dtype: Optional[str] = None) -> Any:
+        """The :class:`~simstudent.models.BackendConfig` these options describe (``dtype``
+        overrides ``--dtype``): what a local run builds, and what each Ray actor builds."""
+        from simstudent.models import BackendConfig
+
+        return BackendConfig(backend=self.backend, model=self.model, base_url=self.base_url,
+                             batch_size=batch_size, num_threads=self.threads, dtype=dtype or self.dtype)
+
     def make_backend(self, batch_size: Optional[int] = None, dtype: Optional[str] = None) -> Any:
         """The generation backend these options name (``dtype`` overrides ``--dtype``).
         A backend by registry name, or ``package.module:Class`` for your own (see
         :func:`simstudent.models.build_backend`). Adapters travel with each request."""
-        from simstudent.models import BackendConfig, build_backend
+        from simstudent.models import build_backend
 
-        return build_backend(BackendConfig(backend=self.backend, model=self.model, base_url=self.base_url,
-                                           batch_size=batch_size, num_threads=self.threads,
-                                           dtype=dtype or self.dtype))
+        return build_backend(self.backend_config(batch_size, dtype))
 
 
 def with_student_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -45,8 +45,9 @@ _BINS = typer.Option(10, "--bins", min=1, help="Normalised-step bins of the prog
 _OVERWRITE = typer.Option(False, "--overwrite", help="Start over in an existing run folder.")
 _QUIET = typer.Option(False, "--quiet", help="No progress bars.")
 _RAY = typer.Option(None, "--ray", help=(
-    "Generate through ray.data.llm with vLLM on GPU nodes: 'local' (this machine's GPUs), 'auto' "
-    "(this machine's Ray cluster) or a cluster address. Needs pip install -e '.[ray-llm]' and a GPU."))
+    "Generate through ray.data.llm with vLLM on GPU nodes, and grade and embed as Ray tasks on the same cluster: "
+    "'local' (this machine), 'auto' (this machine's Ray cluster) or a cluster address. Needs pip install "
+    "-e '.[ray-llm]' and a GPU."))
 _SKIP = typer.Option(False, "--skip-bad-rows", help="Skip malformed rows of --data (counted, the first few named).")
 
 
@@ -126,10 +127,11 @@ def _default_out(kind: str, split: str, label: str, context: bool, k: Optional[i
     return Path("runs") / f"{kind}-{split}-{label}{tail}-{'ctx' if context else 'noctx'}"
 
 
-def _use_ray(kw: dict) -> None:
+def _use_ray(kw: dict) -> Any:
     """``--ray``: stop (exit 2) in one line without a GPU; otherwise generate with the
-    Ray Data + vLLM backend on the named cluster."""
-    from simstudent.scale.cohort import RayConfig, RayUnavailable
+    Ray Data + vLLM backend on the named cluster. Returns the cluster's RayConfig (the
+    grading and the embedding run there too, as Ray tasks)."""
+    from simstudent.scale import RayConfig, RayUnavailable
     from simstudent.scale.llm import NoGPU, require_gpus
 
     address = None if kw["ray"] in ("", "local") else kw["ray"]
@@ -140,6 +142,7 @@ def _use_ray(kw: dict) -> None:
     kw["backend"] = "simstudent.scale.llm:RayDataLLMBackend"
     if address:
         kw["base_url"] = None  # not a server: the backend joins the cluster itself
+    return RayConfig(address=address)
 
 
 def _run_exp(exp: str, **kw) -> None:
@@ -148,8 +151,7 @@ def _run_exp(exp: str, **kw) -> None:
     from simstudent.errors import SimstudentError
     from simstudent.experiments.runner import ExperimentConfig, run_experiment
 
-    if kw.get("ray") is not None:
-        _use_ray(kw)
+    ray_config = _use_ray(kw) if kw.get("ray") is not None else None
     try:
         cfg = ExperimentConfig(
             exp=exp,
@@ -163,7 +165,13 @@ def _run_exp(exp: str, **kw) -> None:
         out = Path(kw["out"]) if kw["out"] else _default_out(exp, cfg.data.split, cfg.run_label(), cfg.context,
                                                              cfg.k if exp == "exp2" else None)
         cfg.command = regenerate_command(exp, _exp1 if exp == "exp1" else _exp2, kw, out)
-        metrics = run_experiment(cfg, out, overwrite=kw["overwrite"], show_progress=not kw["quiet"])
+        grader = embedder = None  # the local ones
+        if ray_config is not None:
+            from simstudent.scale import RayEmbedder, RayGrader
+
+            grader, embedder = RayGrader(ray_config), RayEmbedder(cfg.embedder, ray_config)
+        metrics = run_experiment(cfg, out, grader=grader, embedder=embedder, overwrite=kw["overwrite"],
+                                 show_progress=not kw["quiet"])
     except (SimstudentError, ValidationError, FileNotFoundError) as exc:
         fail(one_line(exc))
     _summary(metrics, out)

@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from pydantic import ValidationError
-
-from simstudent.cli._common import console, err_console, fail, one_line, print_json
+from simstudent.cli._common import USER_ERRORS, console, err_console, fail, one_line, print_json
 from simstudent.cli._student_options import StudentOptions, flag, with_student_options
 from simstudent.errors import InputError, NotFoundError, SimstudentError
 from simstudent.models.errors import BackendError
@@ -79,10 +77,6 @@ def _gap_sampler(cfg: Any, dataset: Any, data: Optional[Path]) -> Any:
     return sampler
 
 
-# User mistakes: our own errors, and pydantic's (a bad option value in a config model).
-_USER_ERRORS = (SimstudentError, ValidationError)
-
-
 @with_student_options
 def run_cmd(
     *,
@@ -110,7 +104,7 @@ def run_cmd(
         sampler = _gap_sampler(cfg, dataset, opts.data)
         with err_console.status(f"loading model {opts.model!r} ({opts.backend})"):
             be = opts.make_backend()
-    except _USER_ERRORS as exc:
+    except USER_ERRORS as exc:
         fail(one_line(exc))
     out = out or Path("runs") / f"run-{prob.id.replace('/', '_')}-{pers.id.replace(':', '_')}-{opts.seed}.json"
     with Grader() as grader:
@@ -214,9 +208,8 @@ def cohort_cmd(
         if ray is not None:
             from simstudent.cli.scale import cohort_on_ray
 
-            return cohort_on_ray(ray, ray_workers, opts.backend, opts.model, opts.base_url, batch_size,
-                                 opts.threads, probs, pers, cfg, out, sampler, export=export,
-                                 progress=not no_progress, as_json=as_json)
+            return cohort_on_ray(ray, ray_workers, opts.backend_config(batch_size), probs, pers, cfg, out,
+                                 sampler, export=export, progress=not no_progress, as_json=as_json)
         dtype = opts.dtype
         if compare and opts.backend == "hf" and dtype is None:
             # Paired arms: in bf16 a sample can depend on which requests share its batch, and the
@@ -225,7 +218,7 @@ def cohort_cmd(
             err_console.print("--compare: fp32 weights, so both arms sample identically (--dtype to change)")
         with err_console.status(f"loading model {opts.model!r} ({opts.backend})"):
             be = opts.make_backend(batch_size, dtype)
-    except _USER_ERRORS as exc:
+    except USER_ERRORS as exc:
         fail(one_line(exc))
     progress = not no_progress
     try:

@@ -18,7 +18,7 @@ from simstudent.metrics import engine as E
 from simstudent.metrics.conventions import Conventions
 from simstudent.metrics.records import Item, RunMetrics
 from simstudent.schema import Example, GradeResult
-from simstudent.errors import InputError
+from simstudent.errors import ConfigError, InputError
 
 
 def _position(index: int, length: int) -> Optional[float]:
@@ -64,12 +64,21 @@ def build_items(
 
 
 def embed_items(items: Sequence[Item], codes: dict[str, str], embedder_name: str,
-                show_progress: bool = False) -> dict[str, np.ndarray]:
-    """id -> embedding of every item's code (cached by code hash where the embedder allows)."""
+                show_progress: bool = False, embedder: Any = None) -> dict[str, np.ndarray]:
+    """id -> embedding of every item's code (cached by code hash where the embedder allows).
+    ``embedder``: an embedder object standing in for ``embedder_name``'s (the same
+    vectors, computed elsewhere: ``simstudent.scale.RayEmbedder``)."""
     from simstudent.metrics.cache import EmbeddingCache
     from simstudent.metrics.embedders import embed_codes, get_embedder
 
-    embedder = get_embedder(embedder_name)
+    if embedder is not None:
+        if getattr(embedder, "registry_name", embedder.name) != embedder_name:
+            raise ConfigError(f"the embedder given ({embedder.name!r}) is not the run's ({embedder_name!r})")
+        # The progress loop would hand it the codes 256 at a time, one call after another;
+        # an embedder that spreads one call over a cluster gets them all at once.
+        show_progress = False
+    else:
+        embedder = get_embedder(embedder_name)
     cache = EmbeddingCache() if embedder.cacheable else None
     mat = embed_codes(embedder, [codes[it.id] for it in items], cache=cache, show_progress=show_progress)
     return {it.id: mat[i] for i, it in enumerate(items)}
@@ -112,12 +121,15 @@ def run_counts(examples: Sequence[Example], generations: Sequence[GenerationReco
 
 def finish_metrics(cfg: Any, folder: RunFolder, items: list[Item], codes: dict[str, str], groups: Sequence[str],
                    *, kind: str, counts: dict[str, int], template: str, bins: Optional[int],
-                   progress: Any = None, extra: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-    """Style, embeddings, the engine's measures; write metrics.json and embeddings.npz."""
+                   progress: Any = None, extra: Optional[dict[str, Any]] = None,
+                   embedder: Any = None) -> dict[str, Any]:
+    """Style, embeddings, the engine's measures; write metrics.json and embeddings.npz.
+    ``embedder`` stands in for ``cfg.embedder``'s (see :func:`embed_items`)."""
     conventions = run_conventions(cfg)
     E.set_style(items, codes, conventions)
     scorer = E.fit_style_scores(items)
-    emb = embed_items(items, codes, cfg.embedder, show_progress=progress is not None and progress.enabled)
+    emb = embed_items(items, codes, cfg.embedder, show_progress=progress is not None and progress.enabled,
+                      embedder=embedder)
     save_embeddings(folder, emb)
     out_groups, prog, floor = E.measure_items(
         items, emb, groups, progress_mode=conventions.progress if bins else None, bins=bins or E.DEFAULT_BINS,
@@ -143,7 +155,8 @@ def finish_metrics(cfg: Any, folder: RunFolder, items: list[Item], codes: dict[s
 
 
 def measure_run(cfg: Any, folder: RunFolder, examples: Sequence[Example], template: str,
-                floor_examples: Sequence[Example] = (), progress: Any = None) -> dict[str, Any]:
+                floor_examples: Sequence[Example] = (), progress: Any = None,
+                embedder: Any = None) -> dict[str, Any]:
     """metrics.json for an exp1/exp2 run folder whose generations and grades are complete."""
     generations = folder.records(GENERATIONS, GenerationRecord)
     grades = read_grades(folder)
@@ -164,4 +177,4 @@ def measure_run(cfg: Any, folder: RunFolder, examples: Sequence[Example], templa
     counts["floor_codes"] = len(floor_examples)
     counts["floor_students"] = len({e.student_id for e in floor_examples})
     return finish_metrics(cfg, folder, items, codes, groups, kind=cfg.exp, counts=counts, template=template,
-                          bins=bins, progress=progress)
+                          bins=bins, progress=progress, embedder=embedder)

@@ -14,7 +14,7 @@ paper's tables. Steps, each resumable from the run folder:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -196,21 +196,32 @@ def grade_jobs(
     progress: Optional[Callable[[int, int], None]] = None,
 ) -> int:
     """Grade the (id, role, key, problem, code) jobs whose id is not in grades.jsonl
-    yet, ``chunk`` at a time through ``grader.grade_many``, appending as they finish."""
+    yet, appending each chunk's verdicts as it finishes: ``chunk`` at a time through
+    ``grader.grade_many``, or through ``grader.grade_chunks`` when the grader cuts and
+    schedules the chunks itself (:class:`simstudent.scale.RayGrader`: Ray tasks)."""
     done = folder.done_ids(GRADES, GradeRecord)
     todo = [j for j in jobs if j[0] not in done]
     total = len(jobs)
     if progress:
         progress(total - len(todo), total)
+    pairs = [(problem, code) for _, _, _, problem, code in todo]
+    own_chunks = getattr(grader, "grade_chunks", None)
+    chunks = own_chunks(pairs) if own_chunks is not None else _local_chunks(grader, pairs, chunk)
+    graded = 0
     with folder.appender(GRADES, GradeRecord) as out:
-        for start in range(0, len(todo), chunk):
-            part = todo[start:start + chunk]
-            results: list[GradeResult] = grader.grade_many([(problem, code) for _, _, _, problem, code in part])
-            for (rid, role, key, _, _), res in zip(part, results):
+        for start, results in chunks:
+            for (rid, role, key, _, _), res in zip(todo[start:start + len(results)], results):
                 out.write(GradeRecord(id=rid, role=role, key=key, grade=res))
+            graded += len(results)
             if progress:
-                progress(total - len(todo) + start + len(part), total)
+                progress(total - len(todo) + graded, total)
     return len(todo)
+
+
+def _local_chunks(grader: Any, pairs: Sequence[tuple[Problem, str]],
+                  chunk: int) -> Iterator[tuple[int, list[GradeResult]]]:
+    for start in range(0, len(pairs), chunk):
+        yield start, grader.grade_many(pairs[start:start + chunk])
 
 
 def grade_all(
@@ -250,13 +261,17 @@ def run_experiment(
     *,
     backend: Any = None,
     grader: Any = None,
+    embedder: Any = None,
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Run (or resume) one exp1/exp2 run into ``out``; returns the metrics dict.
 
-    ``backend`` / ``grader`` may be given (tests, or to share a loaded model across
-    runs); by default they are built from ``cfg``.
+    ``backend`` / ``grader`` may be given (tests, to share a loaded model across
+    runs, or ``grader=simstudent.scale.RayGrader(...)`` to grade as Ray tasks); by
+    default they are built from ``cfg`` (and a local ``Grader``). ``embedder`` may
+    stand in for ``cfg.embedder``'s (``simstudent.scale.RayEmbedder(cfg.embedder, ...)``
+    embeds as Ray tasks).
     """
     from simstudent.experiments.measure import measure_run
     from simstudent.experiments.progress import Stage
@@ -291,7 +306,8 @@ def run_experiment(
         finally:
             if own_grader:
                 grader.close()
-        metrics = measure_run(cfg, folder, examples, family, floor_examples=floor_examples, progress=stage)
+        metrics = measure_run(cfg, folder, examples, family, floor_examples=floor_examples, progress=stage,
+                              embedder=embedder)
     return metrics
 
 
