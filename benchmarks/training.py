@@ -7,10 +7,12 @@ so both see the same examples). Each path runs in its own subprocess, one after 
 other, so peak RSS is each process's own (``ru_maxrss``, model loading included).
 
 - reference: fp32, micro-batches of 4 in data order padded to their longest example,
-  the model's own logits (completion positions only, via ``logits_to_keep``);
+  the model's own logits (completion positions only, via ``logits_to_keep``), the
+  library's default attention kernel (sdpa);
 - fast (the default ``LoraTrainConfig``): bf16 autocast where the CPU has native bf16,
   each step's examples packed longest-first into micro-batches of at most
-  ``micro_batch_tokens`` padded tokens, the chunked completion-only loss.
+  ``micro_batch_tokens`` padded tokens, the chunked completion-only loss, eager
+  attention on CPU.
 
 Tokens/s counts real (unpadded) tokens of the examples trained on, over the training
 loop's wall time. The last line is ``ratio: X`` = fast tokens/s / reference tokens/s.
@@ -34,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PATHS = {
-    "reference": {"precision": "fp32", "batching": "fixed", "loss": "logits"},
+    "reference": {"precision": "fp32", "batching": "fixed", "loss": "logits", "attention": "sdpa"},
     "fast": {},  # LoraTrainConfig's defaults
 }
 

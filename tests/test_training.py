@@ -104,6 +104,7 @@ def test_train_writes_adapter_and_resumes_exactly(tiny: Path, tmp_path: Path, mo
     assert m.data_fingerprint == fingerprint(examples) and m.final_loss == pytest.approx(full.final_loss)
     assert m.hyperparameters["r"] == 4 and m.hyperparameters["effective_batch_size"] == 2
     assert m.model_extra["precision"] == ("bf16" if lora_mod.bf16_supported("cpu") else "fp32")
+    assert m.model_extra["attention"] == "eager"  # auto on CPU
     assert len(m.loss_curve) == 4 and m.loss_curve[-1] == pytest.approx(full.final_loss, abs=1e-5)
     assert m.wall_time_s is not None and m.tokens_per_s and m.tokens_per_s > 0
     log = [json.loads(x) for x in (tmp_path / "full" / "train_log.jsonl").read_text().splitlines()]
@@ -197,10 +198,10 @@ def test_adapters_list_cli_and_bad_input(tmp_path: Path) -> None:
 
 def _reference_and(fast_kw: dict, tiny: Path, tmp_path: Path, name: str) -> tuple[list[float], list[float]]:
     """Loss of the first steps on the reference path (fixed micro-batches of 2, the
-    model's own logits, fp32) and on a fast configuration, same data, same seed."""
+    model's own logits, fp32, sdpa attention) and on a fast configuration, same data, same seed."""
     examples = _examples(8)
     common = dict(model=str(tiny), per_device_batch_size=2, grad_accum=2, max_steps=3, save_steps=100, dropout=0.0)
-    ref = _config(**common, precision="fp32", batching="fixed", loss="logits")
+    ref = _config(**common, precision="fp32", batching="fixed", loss="logits", attention="sdpa")
     fast = _config(**common, micro_batch_tokens=300, loss_chunk_tokens=7, **fast_kw)
     out = []
     for cfg, sub in ((ref, "ref"), (fast, name)):

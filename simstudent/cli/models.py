@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from simstudent.cli._common import console, err_console, fail, one_line, print_json
+from simstudent.cli._common import USER_ERRORS, console, err_console, fail, one_line, print_json
 
 adapters_app = typer.Typer(help="Trained LoRA adapters.", no_args_is_help=True)
 
@@ -51,8 +51,6 @@ def train(
                                        "the first few named) instead of stopping at the first."),
 ) -> None:
     """LoRA-fine-tune a model on a dataset's examples; writes an adapter."""
-    from pydantic import ValidationError
-
     from simstudent.errors import SimstudentError
     from simstudent.paths import ADAPTERS_DIR
     from simstudent.prompts import get_template, template_name
@@ -72,7 +70,7 @@ def train(
             batching=batching, micro_batch_tokens=micro_batch_tokens, loss=loss,
         )
         loop_settings = LoopDataSettings(history=history)
-    except (SimstudentError, ValidationError) as exc:
+    except USER_ERRORS as exc:
         fail(one_line(exc))
     if exp == "loop":
         name = tpl.removeprefix("ft-").removeprefix("chat-")

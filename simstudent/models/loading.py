@@ -91,14 +91,17 @@ def load_tokenizer(model_path: str, *, padding_side: str = "left") -> Any:
     return tok
 
 
-def load_model(model: str, *, device: Optional[str] = None, dtype: Optional[str] = None) -> tuple[Any, str]:
-    """(model on its device in eval mode, resolved path or id)."""
+def load_model(model: str, *, device: Optional[str] = None, dtype: Optional[str] = None,
+               attn_implementation: Optional[str] = None) -> tuple[Any, str]:
+    """(model on its device in eval mode, resolved path or id); ``attn_implementation``
+    (eager, sdpa, ...) as transformers names it, None for the library's default."""
     from transformers import AutoModelForCausalLM
 
     quiet_transformers()
     path = resolve_model(model)
     dev = pick_device(device)
-    lm = AutoModelForCausalLM.from_pretrained(path, dtype=pick_dtype(dtype, dev))
+    extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    lm = AutoModelForCausalLM.from_pretrained(path, dtype=pick_dtype(dtype, dev), **extra)
     lm.to(dev)
     lm.eval()
     return lm, path

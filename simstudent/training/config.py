@@ -52,6 +52,10 @@ class LoraTrainConfig(BaseModel):
         "chunked", description="chunked: project only completion positions onto the vocabulary, "
         "loss_chunk_tokens at a time, recomputed in backward; logits: the model's own logits.")
     loss_chunk_tokens: int = Field(512, ge=1, description="chunked loss: completion positions per chunk.")
+    attention: Literal["auto", "eager", "sdpa"] = Field(
+        "auto", description="Attention kernel: auto = eager on CPU (at these lengths plain matmuls train "
+        "faster than the CPU flash-attention kernel, whose backward is slow), the library default (sdpa) "
+        "elsewhere; eager or sdpa to choose.")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward (less memory, slower).")
     # bookkeeping
     seed: int = Field(42, description="Seed of the data order, LoRA init and dropout.")

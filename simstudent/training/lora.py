@@ -188,7 +188,9 @@ def train_lora(
     device = pick_device(config.device)
     use_bf16 = config.precision == "bf16" or (config.precision == "auto" and bf16_supported(device))
     # bf16: the frozen base in bf16 under autocast; peft keeps the LoRA weights in fp32.
-    model, model_path = load_model(config.model, device=device, dtype="bf16" if use_bf16 else "fp32")
+    attention = config.attention if config.attention != "auto" else ("eager" if device == "cpu" else None)
+    model, model_path = load_model(config.model, device=device, dtype="bf16" if use_bf16 else "fp32",
+                                   attn_implementation=attention)
     tokenizer = load_tokenizer(model_path, padding_side="right")
     features, stats = build_features(examples, problems, tokenizer, template, config.max_seq_len)
     if not features:
@@ -304,6 +306,7 @@ def train_lora(
         steps=step,
         epochs_done=round(step / per_epoch, 4),
         precision="bf16" if use_bf16 else "fp32",
+        attention=getattr(model.config, "_attn_implementation", None),
         device=device,
         simstudent_version=__version__,
         tokens=stats.tokens,
