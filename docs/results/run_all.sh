@@ -11,8 +11,8 @@
 #                                         # attempts: solution-aware and plain loop adapters, untuned model
 #   bash docs/results/run_all.sh loop-ablation  # the solution-aware adapter without the default agent settings
 #   bash docs/results/run_all.sh full-baseline  # full size, teacher-forced: exp2 copy-previous, both splits
-#   bash docs/results/run_all.sh full-student   # full size: exp2 and exp1 with their one-epoch adapters
-#   bash docs/results/run_all.sh full-inst      # full size: the untuned model, paper prompting
+#   bash docs/results/run_all.sh full-student [exp1|exp2]  # full size: exp2 and exp1 with their one-epoch adapters
+#   bash docs/results/run_all.sh full-inst [exp1|exp2]     # full size: the untuned model, paper prompting
 #   bash docs/results/run_all.sh report   # tables, figures, HTML + Markdown
 set -euo pipefail
 DATA=${DATA:-../shared/data/itap}
@@ -95,12 +95,12 @@ case "${1:-}" in
     loop_rollouts smol-loop-solution --adapter itap-loop-solution --stop-at-submit --redraw-repeats 0
     loop_rollouts smol-loop-solution-ifs --adapter itap-loop-solution --ignore-failing-submit --redraw-repeats 0 ;;
   full-baseline) full exp2 copy-previous --backend copy-previous ;;
-  full-student)
-    full exp2 smol-student --adapter itap-exp2-k3-ctx
-    full exp1 smol-student --adapter itap-exp1-ctx ;;
+  full-student)  # optional second argument: exp1 or exp2 only
+    if [ "${2:-exp2}" = exp2 ]; then full exp2 smol-student --adapter itap-exp2-k3-ctx; fi
+    if [ "${2:-exp1}" = exp1 ]; then full exp1 smol-student --adapter itap-exp1-ctx; fi ;;
   full-inst)
-    full exp2 smol-inst
-    full exp1 smol-inst ;;
+    if [ "${2:-exp2}" = exp2 ]; then full exp2 smol-inst; fi
+    if [ "${2:-exp1}" = exp1 ]; then full exp1 smol-inst; fi ;;
   report)  # every finished run: its metrics.json, gzipped into docs/results/metrics/, then the page from those
     mkdir -p docs/results/metrics
     for d in runs/*/; do
