@@ -21,7 +21,7 @@ GEN_OPTS="--max-new-tokens 128 --batch-size 8 --threads 2 --embedder minilm --qu
 EXP1_STREAMS=8                      # 8 streams x 3 stages = 24 examples per exp1 run
 declare -A EXP2_STREAMS=([test_NS_OP]=6 [test_NS_NP]=12)   # 27 / 18 next-attempt examples
 ROLLOUT_STREAMS=10                  # rollouts: the first 3 of those with > 2 attempts
-ADAPTER=simstudent/adapters/itap-exp2-k3-ctx   # shipped with the package: 30 short steps (a quick CPU budget)
+ADAPTER=runs/adapters/itap-exp2-k3-ctx-30steps  # the earlier rows' short run: 30 steps (a quick CPU budget)
 ADAPTER_1EP=runs/adapters/itap-exp2-k3-ctx-1ep  # the paper's recipe: 1 epoch, effective batch 16, lr 1e-4
 # CPU budget: 30 optimizer steps of 4 examples (120 of the 1,564 training examples);
 # the paper trains 1 epoch at effective batch 16 and lr 1e-4 on a GPU.
