@@ -264,6 +264,11 @@ def test_copy_previous_baseline(itap_dir, tmp_path, grader):
         assert g["submitted"] == e.is_final
     m, _ = load_run_metrics(out)
     assert m.label == "copy-previous" and m.template == "copy-previous"
+    # Every copy is an edit of size 0; so W1 and the paired MAE are both the mean real edit.
+    shown = [e for e in examples.values() if e.prior[-1] is not None]
+    assert m.edits is not None and m.edits.gen.n == m.edits.real.n == len(shown) > 0
+    assert m.edits.gen.mean == 0.0 and m.edits.unchanged_gen == 1.0
+    assert m.edits.wasserstein == pytest.approx(m.edits.real.mean) == pytest.approx(m.edits.mae)
 
 
 def test_metrics_cli_and_eval_give_the_same_numbers_for_the_same_streams(itap_dir, tmp_path, grader):

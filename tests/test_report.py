@@ -212,10 +212,11 @@ def test_tables_have_paper_shape(handmade):
     assert [r[0] for r in t2.rows][-2:] == ["Student", FLOOR_LABEL]
     assert len(t2.rows) == 4 + 2
     t3 = next(t for t in rep.tables if t.id == "tab3" and t.split == "test_NS_NP")
-    assert t3.columns[3] == "Pass Rate % Mean (Sd)" and t3.columns[-2:] == ["Cosine Dist. ↓", "Trunc."]
+    assert t3.columns[3] == "Pass Rate % Mean (Sd)" and t3.columns[9] == "Cosine Dist. ↓"
+    assert t3.columns[-5:] == ["Edit Mean (Sd)", "Edit MAE ↓", "Edit W1 ↓", "Unch.", "Trunc."]
     assert [r[0] for r in t3.rows] == ["inst", "lora", "Student", FLOOR_LABEL]
     floor = t3.rows[-1]
-    assert "±" in floor[4] and "±" in floor[-2]
+    assert "±" in floor[4] and "±" in floor[9]
 
 
 def test_style_score_refit_jointly(handmade):

@@ -176,5 +176,14 @@ def measure_run(cfg: Any, folder: RunFolder, examples: Sequence[Example], templa
     counts = run_counts(examples, generations)
     counts["floor_codes"] = len(floor_examples)
     counts["floor_students"] = len({e.student_id for e in floor_examples})
+    extra = None
+    if cfg.exp == "exp2":  # how far each next attempt moves from the last real one shown
+        from simstudent.metrics.edits import edit_sizes
+
+        by_key: dict[str, list[str]] = {}
+        for g in generations:
+            by_key.setdefault(g.key, []).append(g.code)
+        extra = {"edits": edit_sizes([(e.prior[-1] if e.prior else None, e.target, by_key.get(e.key, []))
+                                      for e in examples])}
     return finish_metrics(cfg, folder, items, codes, groups, kind=cfg.exp, counts=counts, template=template,
-                          bins=bins, progress=progress, embedder=embedder)
+                          bins=bins, progress=progress, extra=extra, embedder=embedder)

@@ -172,6 +172,19 @@ class RolloutSummary(_M):
     copies_real: Optional[dict[str, Any]] = None
 
 
+class EditSizes(_M):
+    """exp2: edit sizes (characters) from the last real attempt shown to the generated
+    and to the real next attempt (``simstudent.metrics.edits``); None = no example had
+    a previous attempt."""
+
+    gen: Stat = Field(default_factory=Stat)
+    real: Stat = Field(default_factory=Stat)
+    mae: Optional[float] = None  # mean |edit(gen) - edit(real)| over generated samples
+    wasserstein: Optional[float] = None  # 1-Wasserstein distance between the two distributions
+    unchanged_gen: Optional[float] = None  # share of generated attempts equal to the previous one
+    unchanged_real: Optional[float] = None
+
+
 class RunMetrics(_M):
     """Everything one run measured; written to ``metrics.json``."""
 
@@ -197,6 +210,7 @@ class RunMetrics(_M):
     floor_repeats: int = 0
     style_scorer: Optional[dict[str, Any]] = None  # the fitted PCA (per run; the report refits jointly)
     rollout: Optional[RolloutSummary] = None
+    edits: Optional[EditSizes] = None  # exp2: edit sizes against the real next attempt
     pairing: Optional[str] = None  # compare: how generated codes met real slots
     memorisation: Optional[dict[str, Any]] = None  # compare --train: exact / near copies of training code
     items: list[Item] = Field(default_factory=list)

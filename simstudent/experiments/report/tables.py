@@ -247,7 +247,7 @@ def table3(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> 
             _mean_sd(g.pass_rate.gen, 1, 100), _num(g.pass_rate.mae, 1, 100),
             _mean_sd(g.pep8.gen), _num(g.pep8.mae, 2),
             _mean_sd(g.style_score.gen), _num(g.style_score.mae, 2),
-            _num(g.cosine_distance.mean), _trunc(r),
+            _num(g.cosine_distance.mean), *_edit_cells(r), _trunc(r),
         ])
         kinds.append("model")
     pr = _student_stats(mine, "all", "pass_rate")
@@ -258,7 +258,7 @@ def table3(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> 
             "Student", "-", "-",
             _mean_sd(pr.real, 1, 100) if pr else "-", "-",
             _mean_sd(pep8.real) if pep8 else "-", "-",
-            _mean_sd(style.real) if style else "-", "-", "-", "-",
+            _mean_sd(style.real) if style else "-", "-", "-", *_student_edit_cells(mine), "-",
         ])
         kinds.append("student")
     fg = _floor_source(mine, "all")
@@ -268,7 +268,7 @@ def table3(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> 
             _mean_sd(fg.pass_rate, 1, 100), _pm(fg.pass_rate_mae, 1, 100),
             _mean_sd(fg.pep8), _pm(fg.pep8_mae, 2),
             _mean_sd(fg.style_score), _pm(fg.style_mae, 2),
-            _pm(fg.cosine_distance), "-",
+            _pm(fg.cosine_distance), "-", "-", "-", "-", "-",
         ])
         kinds.append("floor")
     return Table(
@@ -280,12 +280,19 @@ def table3(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> 
             "percent, undefined (left out) only for code that does not compile or crashes "
             "before any test runs; a test that raises or times out counts as failed; mean (sd) over "
             "generated attempts and MAE against the real attempt of the same slot; cosine "
-            "distance between each generated attempt and the real one (lower is better). " + TRUNC_NOTE + " "
+            "distance between each generated attempt and the real one (lower is better). Edits: "
+            "Levenshtein distance in characters from the last real attempt shown to the generated "
+            "(Student: the real) next attempt, mean (sd); Edit MAE: mean |generated edit - real edit| "
+            "of the same slot; Edit W1: 1-Wasserstein distance between the generated and the real "
+            "edit-size distributions (copying the previous attempt scores the mean real edit); "
+            "Unch.: share of next attempts identical to the previous one; the floor has none of "
+            "these (another student's code is no edit of this student's). " + TRUNC_NOTE + " "
             + FLOOR_NOTE
         ),
         columns=[
             "Model", "k", "Context", "Pass Rate % Mean (Sd)", "Pass MAE",
-            "PEP 8 Mean (Sd)", "PEP 8 MAE", "Style Mean (Sd)", "Style MAE", "Cosine Dist. ↓", "Trunc.",
+            "PEP 8 Mean (Sd)", "PEP 8 MAE", "Style Mean (Sd)", "Style MAE", "Cosine Dist. ↓",
+            "Edit Mean (Sd)", "Edit MAE ↓", "Edit W1 ↓", "Unch.", "Trunc.",
         ],
         rows=rows,
         commands=_commands(mine, report_command),
@@ -294,6 +301,23 @@ def table3(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> 
 
 
 # -- closed loop ------------------------------------------------------------------
+
+def _edit_cells(r: RunMetrics) -> list[str]:
+    """Edit mean (sd), MAE, W1 and unchanged share of a model row (exp2)."""
+    e = r.edits
+    if e is None or e.mae is None:
+        return ["-"] * 4
+    return [_mean_sd(e.gen, 1), _num(e.mae, 1), _num(e.wasserstein, 1), _pct(e.unchanged_gen, 0)]
+
+
+def _student_edit_cells(runs: Sequence[RunMetrics]) -> list[str]:
+    """The real students' edit mean (sd) and unchanged share (the same in every run of
+    a split: the real next attempts); MAE and W1 do not apply."""
+    e = next((r.edits for r in runs if r.edits is not None and r.edits.mae is not None), None)
+    if e is None:
+        return ["-"] * 4
+    return [_mean_sd(e.real, 1), "-", "-", _pct(e.unchanged_real, 0)]
+
 
 def table_rollout(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> Table:
     """Closed-loop rollouts (from scratch or a real prefix): step coverage, grade proximity,
