@@ -64,8 +64,9 @@ loop_rollouts() {  # label, model options...
 }
 
 # Full size, teacher-forced: every example of both test splits (exp2 k = 3: 479 + 164,
-# exp1: 432 + 174), 3 samples each, with context. The floor is in every run (same cells).
-FULL_OPTS="$SPLIT_OPTS --context --samples 3 --max-new-tokens 128 --batch-size 16 --threads 1 --embedder minilm --quiet"
+# exp1: 432 + 174), 3 samples each (the untuned model: 1, see full-inst), with context. The
+# floor is in every run (same cells).
+FULL_OPTS="$SPLIT_OPTS --context --max-new-tokens 128 --batch-size 16 --threads 1 --embedder minilm --quiet"
 full() {  # exp (exp1|exp2), label, model options...
   local exp=$1 label=$2; shift 2
   local k=""; [ "$exp" = exp2 ] && k="--k 3"
@@ -94,13 +95,13 @@ case "${1:-}" in
   loop-ablation)  # the solution-aware adapter with the bare agent, then with failing <SUBMIT>s ignored
     loop_rollouts smol-loop-solution --adapter itap-loop-solution --stop-at-submit --redraw-repeats 0
     loop_rollouts smol-loop-solution-ifs --adapter itap-loop-solution --ignore-failing-submit --redraw-repeats 0 ;;
-  full-baseline) full exp2 copy-previous --backend copy-previous ;;
+  full-baseline) full exp2 copy-previous --backend copy-previous --samples 3 ;;
   full-student)  # optional second argument: exp1 or exp2 only
-    if [ "${2:-exp2}" = exp2 ]; then full exp2 smol-student --adapter itap-exp2-k3-ctx; fi
-    if [ "${2:-exp1}" = exp1 ]; then full exp1 smol-student --adapter itap-exp1-ctx; fi ;;
-  full-inst)
-    if [ "${2:-exp2}" = exp2 ]; then full exp2 smol-inst; fi
-    if [ "${2:-exp1}" = exp1 ]; then full exp1 smol-inst; fi ;;
+    if [ "${2:-exp2}" = exp2 ]; then full exp2 smol-student --adapter itap-exp2-k3-ctx --samples 3; fi
+    if [ "${2:-exp1}" = exp1 ]; then full exp1 smol-student --adapter itap-exp1-ctx --samples 3; fi ;;
+  full-inst)  # 1 sample: every untuned generation runs to the 128-token limit, ~3x the adapters' cost
+    if [ "${2:-exp2}" = exp2 ]; then full exp2 smol-inst --samples 1; fi
+    if [ "${2:-exp1}" = exp1 ]; then full exp1 smol-inst --samples 1; fi ;;
   report)  # every finished run: its metrics.json, gzipped into docs/results/metrics/, then the page from those
     mkdir -p docs/results/metrics
     for d in runs/*/; do
