@@ -104,7 +104,7 @@ case "${1:-}" in
     if [ "${2:-exp1}" = exp1 ]; then full exp1 smol-inst --samples 1; fi ;;
   report)  # every finished run: its metrics.json, gzipped into docs/results/metrics/, then the page from those
     mkdir -p docs/results/metrics
-    for d in runs/*/; do
+    for d in runs/full-*/ runs/loop-*/; do
       [ -f "$d/metrics.json" ] && gzip -9 -n -c "$d/metrics.json" > "docs/results/metrics/$(basename "$d").json.gz"
     done
     simstudent report docs/results/metrics/*.json.gz --out docs/results \
