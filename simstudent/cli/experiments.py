@@ -8,7 +8,7 @@ from typing import Any, List, Optional
 import typer
 
 from simstudent.agent.student import StudentConfig
-from simstudent.cli._common import console, fail, one_line
+from simstudent.cli._common import USER_ERRORS, console, fail, one_line
 
 _STUDENT = StudentConfig.model_fields  # the rollout's student options share its defaults and help
 
@@ -146,9 +146,6 @@ def _use_ray(kw: dict) -> Any:
 
 
 def _run_exp(exp: str, **kw) -> None:
-    from pydantic import ValidationError
-
-    from simstudent.errors import SimstudentError
     from simstudent.experiments.runner import ExperimentConfig, run_experiment
 
     ray_config = _use_ray(kw) if kw.get("ray") is not None else None
@@ -172,7 +169,7 @@ def _run_exp(exp: str, **kw) -> None:
             grader, embedder = RayGrader(ray_config), RayEmbedder(cfg.embedder, ray_config)
         metrics = run_experiment(cfg, out, grader=grader, embedder=embedder, overwrite=kw["overwrite"],
                                  show_progress=not kw["quiet"])
-    except (SimstudentError, ValidationError, FileNotFoundError) as exc:
+    except (*USER_ERRORS, FileNotFoundError) as exc:
         fail(one_line(exc))
     _summary(metrics, out)
 
@@ -232,9 +229,6 @@ def _rollout(
 ) -> None:
     """Closed loop: the SimulatedStudent continues real streams from their first attempts."""
     from simstudent.experiments.rollout import RolloutConfig, run_rollouts
-    from pydantic import ValidationError
-
-    from simstudent.errors import SimstudentError
     try:
         cfg = RolloutConfig(
             data=_data_cfg(data, split, split_seed, test_fraction, problem_fraction, itap_fold, problems,
@@ -247,7 +241,7 @@ def _rollout(
         folder = Path(out) if out else _default_out("rollout", split, cfg.run_label(), context, None)
         cfg.command = regenerate_command("rollout", _rollout, locals(), folder)
         metrics = run_rollouts(cfg, folder, overwrite=overwrite, show_progress=not quiet)
-    except (SimstudentError, ValidationError, FileNotFoundError) as exc:
+    except (*USER_ERRORS, FileNotFoundError) as exc:
         fail(one_line(exc))
     _summary(metrics, folder)
     ro = metrics.get("rollout") or {}
