@@ -88,10 +88,7 @@ class RayEmbedder:
         try:
             parts = ray.get(refs)
         except Exception as exc:  # RayTaskError (the task raised) or a worker lost for good
-            for ref in refs:
-                try:
-                    ray.cancel(ref)
-                except Exception:  # already finished or gone
-                    pass
+            # The other tasks are left to finish and their results dropped: ray.cancel on a
+            # task whose reply is in flight can abort the driver (a check in Ray's task manager).
             raise RayEmbeddingError(f"embedding with {self.name!r} on Ray failed: {_task_failure(exc)}") from None
         return np.concatenate(parts)
