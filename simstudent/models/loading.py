@@ -71,10 +71,14 @@ def set_threads(num_threads: Optional[int]) -> None:
 
 def quiet_transformers() -> None:
     """Silence transformers' per-load progress bars and advisory warnings."""
+    import warnings
+
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+    # peft asks the model the deprecated name on every adapter load; nothing for users to do.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 def load_tokenizer(model_path: str, *, padding_side: str = "left") -> Any:
