@@ -125,10 +125,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from simstudent.grader import Grader
+    from simstudent.models import BackendConfig, build_backend
     from simstudent.models.adapters import student_adapter
 
     args.adapter_name = student_adapter(args.adapter, model=args.model, backend="hf", template=None)
-    from simstudent.models import BackendConfig, build_backend
 
     common = dict(model=args.model, batch_size=args.batch_size, num_threads=args.threads, seed=args.seed)
     today = build_backend(BackendConfig(decoder="generate", dtype="fp32", **common))

@@ -75,6 +75,14 @@ def ensure_ray(config: RayConfig) -> Any:
     return ray
 
 
+def task_failure(exc: BaseException) -> str:
+    """One line saying why a Ray task failed: the exception raised in the task (a
+    RayTaskError's cause) and the last line of its message."""
+    cause = getattr(exc, "cause", None) or exc
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[-1] if text else ''}"
+
+
 def default_grader() -> Any:
     """A grader pool sized to the CPUs Ray gave this actor."""
     from simstudent.grader import Grader, GraderConfig

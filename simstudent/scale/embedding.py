@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from simstudent.errors import SimstudentError
-from simstudent.scale.cohort import RayConfig, ensure_ray
+from simstudent.scale.cohort import RayConfig, ensure_ray, task_failure
 
 
 class RayEmbeddingError(SimstudentError, RuntimeError):
@@ -52,12 +52,6 @@ def embed_chunk(name: str, config: dict[str, Any], codes: Sequence[str], threads
     except ImportError:  # an embedder without torch (tfidf)
         pass
     return np.asarray(get_embedder(name, **config).embed(list(codes)), dtype=np.float32)
-
-
-def _task_failure(exc: BaseException) -> str:
-    cause = getattr(exc, "cause", None) or exc
-    text = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {text[-1] if text else ''}"
 
 
 class RayEmbedder:
@@ -90,5 +84,5 @@ class RayEmbedder:
         except Exception as exc:  # RayTaskError (the task raised) or a worker lost for good
             # The other tasks are left to finish and their results dropped: ray.cancel on a
             # task whose reply is in flight can abort the driver (a check in Ray's task manager).
-            raise RayEmbeddingError(f"embedding with {self.name!r} on Ray failed: {_task_failure(exc)}") from None
+            raise RayEmbeddingError(f"embedding with {self.name!r} on Ray failed: {task_failure(exc)}") from None
         return np.concatenate(parts)

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simstudent.errors import SimstudentError
 from simstudent.grader.config import GraderConfig
-from simstudent.scale.cohort import RayConfig, ensure_ray
+from simstudent.scale.cohort import RayConfig, ensure_ray, task_failure
 from simstudent.schema import GradeResult, Problem
 
 
@@ -56,13 +56,6 @@ def grade_chunk(problems: Sequence[Problem], chunk: Sequence[tuple[int, str]], c
     with Grader(config) as grader:
         results = grader.grade_many([(problems[i], code) for i, code in chunk])
     return [r.model_dump(mode="json") for r in results]
-
-
-def _task_failure(exc: BaseException) -> str:
-    """One line saying why a grading task failed (the cause raised in the task)."""
-    cause = getattr(exc, "cause", None) or exc
-    text = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {text[-1] if text else ''}"
 
 
 class RayGrader:
@@ -131,24 +124,22 @@ class RayGrader:
                 pending[task.remote(problems_ref, nxt[1], task_config)] = nxt[0]
                 sizes[nxt[0]] = len(nxt[1])
 
-        try:
-            for _ in range(min(limit, len(chunks))):
-                submit()
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                start = pending.pop(ready[0])
-                try:
-                    raw = ray.get(ready[0])
-                except Exception as exc:  # RayTaskError (the task raised) or a worker lost for good
-                    raise RayGradingError(f"grading on Ray failed (codes {start + 1}-{start + sizes[start]} of "
-                                          f"{len(pairs)}): {_task_failure(exc)}") from None
-                submit()  # keep the cluster busy before handing the results back
-                yield start, [GradeResult.model_validate(r) for r in raw]
-        finally:
-            # Tasks still running when the iteration stops are left to finish and their
-            # results dropped (grading has no side effects): ray.cancel on a task whose reply
-            # is in flight can abort the driver (a check in Ray's task manager fails).
-            pending.clear()
+        # Tasks still running when the iteration stops (a failure, or the caller stops
+        # early) are left to finish and their results dropped (grading has no side
+        # effects): ray.cancel on a task whose reply is in flight can abort the driver (a
+        # check in Ray's task manager fails).
+        for _ in range(min(limit, len(chunks))):
+            submit()
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            start = pending.pop(ready[0])
+            try:
+                raw = ray.get(ready[0])
+            except Exception as exc:  # RayTaskError (the task raised) or a worker lost for good
+                raise RayGradingError(f"grading on Ray failed (codes {start + 1}-{start + sizes[start]} of "
+                                      f"{len(pairs)}): {task_failure(exc)}") from None
+            submit()  # keep the cluster busy before handing the results back
+            yield start, [GradeResult.model_validate(r) for r in raw]
 
     def grade_many(self, pairs: Iterable[tuple[Problem, str]], *,
                    progress: Optional[Callable[[int], None]] = None) -> list[GradeResult]:

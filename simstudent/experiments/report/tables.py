@@ -300,8 +300,6 @@ def table3(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> 
     )
 
 
-# -- closed loop ------------------------------------------------------------------
-
 def _edit_cells(r: RunMetrics) -> list[str]:
     """Edit mean (sd), MAE, W1 and unchanged share of a model row (exp2)."""
     e = r.edits
@@ -318,6 +316,8 @@ def _student_edit_cells(runs: Sequence[RunMetrics]) -> list[str]:
         return ["-"] * 4
     return [_mean_sd(e.real, 1), "-", "-", _pct(e.unchanged_real, 0)]
 
+
+# -- closed loop ------------------------------------------------------------------
 
 def table_rollout(runs: Sequence[RunMetrics], split: str, report_command: str = "") -> Table:
     """Closed-loop rollouts (from scratch or a real prefix): step coverage, grade proximity,
