@@ -159,51 +159,61 @@ class DecodeLoop:
         return out.logits[:, -1, :], ([(lay.kbuf, lay.vbuf) for lay in used], used[0].length)
 
     def _prefill(self, rows: list[_Row], shared: Optional[tuple[int, tuple[list, int], list[int]]]) -> tuple:
-        """Prefill ``rows``' prompts after the longest prefix whose keys and values are
-        known (the prefix every request shares, or a stored earlier prompt); returns
-        (last logits, cache, mask, next positions)."""
-        n = len(rows)
-        known: list[tuple[int, Optional[list]]] = []
+        """Prefill ``rows``' prompts, each after the longest prefix whose keys and values
+        are known (the prefix every request shares, or a stored earlier prompt), and
+        assemble one cache; returns (last logits, cache, mask, next positions).
+
+        Each row is prefilled alone: on a CPU a padded batch of prompts took 1.7x as long
+        as the same prompts one by one (12 prompts of ~500 tokens: 13.2 s against 7.6 s
+        on the default model; the padding mask keeps attention off its causal fast
+        path), and a row alone has no padding to compute. It also makes a row's prompt
+        arithmetic independent of its batch-mates."""
+        logits, caches = [], []
         for r in rows:
-            p, layers = self.store.lookup(r.data.prompt, len(r.data.prompt) - 1) if self.store else (0, None)
-            if shared and p < shared[0] < len(r.data.prompt) and r.data.prompt[:shared[0]] == shared[2]:
+            prompt = r.data.prompt
+            p, layers = self.store.lookup(prompt, len(prompt) - 1) if self.store else (0, None)
+            if shared and p < shared[0] < len(prompt) and prompt[:shared[0]] == shared[2]:
                 p, layers = shared[0], [(k[0], v[0]) for k, v in shared[1][0]]
-            known.append((p, layers))
-        start = max(p for p, _ in known)
-        tails = [r.data.prompt[p:] for r, (p, _) in zip(rows, known)]
-        width = max(len(t) for t in tails)
-        ids = torch.tensor([[0] * (width - len(t)) + t for t in tails], device=self.device)
-        own = torch.tensor([[0] * (width - len(t)) + [1] * len(t) for t in tails], device=self.device)
-        past = None
-        mask = own
-        if start:
-            head = torch.zeros(n, start, dtype=own.dtype, device=self.device)
-            template = next(layers for _, layers in known if layers is not None)
-            bufs = []
-            for li, (k0, v0) in enumerate(template):
-                kb = k0.new_zeros((n, k0.shape[0], start + width + self.room, k0.shape[2]))
-                vb = v0.new_zeros((n, v0.shape[0], start + width + self.room, v0.shape[2]))
-                for i, (p, layers) in enumerate(known):
-                    if p:  # right-aligned before the row's own tokens
-                        kb[i, :, start - p:start] = layers[li][0][:, :p]
-                        vb[i, :, start - p:start] = layers[li][1][:, :p]
-                bufs.append((kb, vb))
-            for i, (p, _) in enumerate(known):
-                head[i, start - p:] = 1
-            past = (bufs, start)
-            mask = torch.cat([head, own], 1)
-        pos = (mask.cumsum(-1) - 1).clamp_(min=0)[:, -width:]
-        self.prefill_tokens += sum(len(t) for t in tails)
-        t0 = time.perf_counter()
-        logits, cache = self._forward(ids, mask, pos, past)
-        self.prefill_s += time.perf_counter() - t0
-        if self.store is not None:
-            for i, r in enumerate(rows):
-                cols = mask[i].nonzero().squeeze(1)
-                self.store.add(r.data.prompt, [(k[i].index_select(1, cols), v[i].index_select(1, cols))
-                                               for k, v in cache[0]])
-        nxt = torch.tensor([len(r.data.prompt) for r in rows], device=self.device)
-        return logits, cache, mask, nxt
+            past = None
+            if p:
+                past = ([(_room(k[None, :, :p], len(prompt) - p + self.room),
+                          _room(v[None, :, :p], len(prompt) - p + self.room)) for k, v in layers], p)
+            ids = torch.tensor([prompt[p:]], device=self.device)
+            pos = torch.arange(p, len(prompt), device=self.device)[None, :]
+            self.prefill_tokens += len(prompt) - p
+            t0 = time.perf_counter()
+            row_logits, cache = self._forward(ids, torch.ones((1, len(prompt)), dtype=torch.long, device=self.device),
+                                              pos, past)
+            self.prefill_s += time.perf_counter() - t0
+            if self.store is not None:
+                self.store.add(prompt, [(k[0, :, :len(prompt)].clone(), v[0, :, :len(prompt)].clone())
+                                        for k, v in cache[0]])
+            logits.append(row_logits)
+            caches.append(cache)
+        cache, mask = self._join([self._one(c) for c in caches]) if len(rows) > 1 else self._one(caches[0])
+        return torch.cat(logits), cache, mask, torch.tensor([len(r.data.prompt) for r in rows], device=self.device)
+
+    def _one(self, cache: tuple[list, int]) -> tuple[tuple[list, int], torch.Tensor]:
+        """(cache, mask) of a single prefilled row: every column its own."""
+        return cache, torch.ones((1, cache[1]), dtype=torch.long, device=self.device)
+
+    def _join(self, parts: list[tuple[tuple[list, int], torch.Tensor]]) -> tuple[tuple[list, int], torch.Tensor]:
+        """Several (cache, mask) parts as one, rows in order, each part right-aligned
+        (the shorter ones left-padded, the padding masked out)."""
+        width = max(length for (_, length), _ in parts)
+        mask = torch.cat([torch.nn.functional.pad(m, (width - length, 0)) for (_, length), m in parts])
+        layers = []
+        for li, (k0, _) in enumerate(parts[0][0][0]):
+            pair = []
+            for j in (0, 1):
+                buf = k0.new_zeros((mask.shape[0], k0.shape[1], width + self.room, k0.shape[3]))
+                row = 0
+                for (part_layers, length), m in parts:
+                    buf[row:row + m.shape[0], :, width - length:width] = part_layers[li][j][:, :, :length]
+                    row += m.shape[0]
+                pair.append(buf)
+            layers.append((pair[0], pair[1]))
+        return (layers, width), mask
 
     def _shared_prefix(self, items: Sequence[DecodeItem]) -> Optional[tuple[int, tuple[list, int], list[int]]]:
         if not self.share_prefix or len(items) < 2:
@@ -350,25 +360,8 @@ class DecodeLoop:
         return rows, (layers, length), mask, pos.index_select(0, idx), last.index_select(0, idx)
 
     def _merge(self, rows, cache, mask, pos, last, new, new_cache, new_mask, new_pos, new_last):
-        """The running rows and the newly prefilled ones in one cache (the shorter
-        side left-padded, masked)."""
+        """The running rows and the newly prefilled ones in one cache."""
         if not rows:
             return new, new_cache, new_mask, new_pos, new_last
-        (la_layers, a), (lb_layers, b) = cache, new_cache
-        width = max(a, b)
-        na, nb = mask.shape[0], new_mask.shape[0]
-
-        def pad_cols(t: torch.Tensor, extra: int) -> torch.Tensor:
-            return t if extra == 0 else torch.cat([t.new_zeros((t.shape[0], extra)), t], 1)
-
-        mask = torch.cat([pad_cols(mask, width - a), pad_cols(new_mask, width - b)], 0)
-        layers = []
-        for (k, v), (nk, nv) in zip(la_layers, lb_layers):
-            pair = []
-            for x, y in ((k, nk), (v, nv)):
-                buf = x.new_zeros((na + nb, x.shape[1], width + self.room, x.shape[3]))
-                buf[:na, :, width - a:width] = x[:, :, :a]
-                buf[na:, :, width - b:width] = y[:, :, :b]
-                pair.append(buf)
-            layers.append((pair[0], pair[1]))
-        return rows + new, (layers, width), mask, torch.cat([pos, new_pos]), torch.cat([last, new_last])
+        cache, mask = self._join([(cache, mask), (new_cache, new_mask)])
+        return rows + new, cache, mask, torch.cat([pos, new_pos]), torch.cat([last, new_last])
