@@ -118,8 +118,11 @@ class DecodeLoop:
     """Runs :class:`DecodeItem` s through ``model`` (see the module docstring)."""
 
     def __init__(self, model: Any, tokenizer: Any, *, eos_ids: Sequence[int], batch_size: int,
-                 device: str, share_prefix: bool = True, store: Optional[PrefixStore] = None) -> None:
+                 device: str, share_prefix: bool = True, store: Optional[PrefixStore] = None,
+                 lean: Optional[Any] = None) -> None:
         self.model = model
+        # simstudent.models.lean_llama.LeanLlama over the model's weights, or None
+        self.lean = lean
         self.tokenizer = tokenizer
         self.eos = torch.tensor(sorted(set(eos_ids)), device=device)
         self.eos_set = set(eos_ids)
@@ -147,14 +150,20 @@ class DecodeLoop:
         whole cache per step, as concatenating would)."""
         from transformers import DynamicCache
 
+        self.forward_calls += 1
+        if self.lean is not None:
+            return self.lean(ids, mask, pos, past, self.room)
         layers, length = past if past else (None, 0)
         cache = DynamicCache()
         n_layers = self.model.config.get_text_config().num_hidden_layers
         layer = _buffer_layer_class()
         cache.layers = [layer(layers[i] if layers else None, length, self.room) for i in range(n_layers)]
-        self.forward_calls += 1
+        # The last position as an index tensor, not ``logits_to_keep=1``: the slice that
+        # an int keeps is a strided view, and for it torch's CPU linear copied the whole
+        # transposed output embedding (57 ms on the default model) at every prefill.
+        last = torch.tensor([ids.shape[1] - 1], device=ids.device)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
-                         logits_to_keep=1, **{self._cache_kw: cache})
+                         logits_to_keep=last, **{self._cache_kw: cache})
         used = cache.layers
         return out.logits[:, -1, :], ([(lay.kbuf, lay.vbuf) for lay in used], used[0].length)
 
@@ -176,8 +185,8 @@ class DecodeLoop:
                 p, layers = shared[0], [(k[0], v[0]) for k, v in shared[1][0]]
             past = None
             if p:
-                past = ([(_room(k[None, :, :p], len(prompt) - p + self.room),
-                          _room(v[None, :, :p], len(prompt) - p + self.room)) for k, v in layers], p)
+                past = ([(_room(self._as_cache(k[None, :, :p]), len(prompt) - p + self.room),
+                          _room(self._as_cache(v[None, :, :p]), len(prompt) - p + self.room)) for k, v in layers], p)
             ids = torch.tensor([prompt[p:]], device=self.device)
             pos = torch.arange(p, len(prompt), device=self.device)[None, :]
             self.prefill_tokens += len(prompt) - p
@@ -186,12 +195,21 @@ class DecodeLoop:
                                               pos, past)
             self.prefill_s += time.perf_counter() - t0
             if self.store is not None:
-                self.store.add(prompt, [(k[0, :, :len(prompt)].clone(), v[0, :, :len(prompt)].clone())
+                # kept in the weights' dtype: exact for keys and values computed in it
+                self.store.add(prompt, [(self._as_store(k[0, :, :len(prompt)]), self._as_store(v[0, :, :len(prompt)]))
                                         for k, v in cache[0]])
             logits.append(row_logits)
             caches.append(cache)
         cache, mask = self._join([self._one(c) for c in caches]) if len(rows) > 1 else self._one(caches[0])
         return torch.cat(logits), cache, mask, torch.tensor([len(r.data.prompt) for r in rows], device=self.device)
+
+    def _as_cache(self, t: torch.Tensor) -> torch.Tensor:
+        """Stored keys/values in the dtype of the running cache."""
+        return t.to(self.lean.kv_dtype) if self.lean is not None else t
+
+    def _as_store(self, t: torch.Tensor) -> torch.Tensor:
+        """A copy of cached keys/values for the prefix store."""
+        return t.to(self.lean.dtype, copy=True) if self.lean is not None else t.clone()
 
     def _one(self, cache: tuple[list, int]) -> tuple[tuple[list, int], torch.Tensor]:
         """(cache, mask) of a single prefilled row: every column its own."""

@@ -104,6 +104,7 @@ class HFBackend:
         share_prefix: bool = True,
         prefix_store_tokens: int = DEFAULT_MAX_TOKENS,
         merge_adapters: bool = True,
+        lean_forward: bool = True,
     ) -> None:
         if decoder not in DECODERS:
             raise ConfigError(f"unknown decoder {decoder!r}; use one of {', '.join(DECODERS)}")
@@ -117,7 +118,10 @@ class HFBackend:
         self._stores: dict[str, Any] = {}
         # loop decoder: run an adapter as a copy of the model with its update merged in
         self.merge_adapters = merge_adapters
-        self._merged: dict[str, Any] = {}
+        self._merged: dict[str, tuple[Any, Any]] = {}
+        # loop decoder on a CPU: a plain Llama model runs through models/lean_llama.py
+        self.lean_forward = lean_forward
+        self._base_parts: Optional[tuple[Any, Any]] = None
         # the loop decoder on a CPU: decode steps attend with grouped queries (models/attention.py)
         attention = register_attention() if decoder == "loop" and pick_device(device) == "cpu" else None
         self.model, self.model_path = load_model(model, device=device, dtype=dtype, attn_implementation=attention)
@@ -185,27 +189,43 @@ class HFBackend:
             self._peft_names[adapter] = internal
         self.model.set_adapter(self._peft_names[adapter])
 
-    def _decode_model(self, adapter: str) -> Any:
-        """The model the loop decoder runs (inside ``_adapter_scope(adapter)``). With
-        ``merge_adapters``, an adapter runs as a copy of the model with its low-rank
+    def _decoder_parts(self, adapter: str) -> tuple[Any, Any]:
+        """(model, lean forward or None) for the loop decoder, inside
+        ``_adapter_scope(adapter)``.
+
+        With ``merge_adapters``, an adapter runs as a copy of the model with its low-rank
         update added into the weights, built at its first use; the most recent
         ``MERGED_KEEP`` copies are kept (each as large as the base model). Why: peft
         computes each adapted layer as the base layer plus two small matrix products,
         and on a CPU those extra calls cost the default model about a fifth of every
         prefill and decode step. The merged weights are the same function, rounded
         once more: in bf16 their logits are as close to fp32's as the unmerged ones
-        (tested in tests/test_backend_decode.py)."""
-        if not (adapter and self.merge_adapters):
-            return self.model
-        if adapter not in self._merged:
-            import copy
+        (tests/test_lean_llama.py). With ``lean_forward``, a plain Llama model runs
+        through :mod:`simstudent.models.lean_llama` (not an unmerged adapter)."""
+        from peft import PeftModel
 
-            while len(self._merged) >= MERGED_KEEP:
-                self._merged.pop(next(iter(self._merged)))
-            merged = copy.deepcopy(self.model).merge_and_unload(adapter_names=[self._peft_names[adapter]])
-            self._merged[adapter] = merged.eval()
-        self._merged[adapter] = self._merged.pop(adapter)  # most recently used last
-        return self._merged[adapter]
+        if adapter and self.merge_adapters:
+            if adapter not in self._merged:
+                import copy
+
+                while len(self._merged) >= MERGED_KEEP:
+                    self._merged.pop(next(iter(self._merged)))
+                merged = copy.deepcopy(self.model).merge_and_unload(adapter_names=[self._peft_names[adapter]]).eval()
+                self._merged[adapter] = (merged, self._lean_for(merged))
+            self._merged[adapter] = self._merged.pop(adapter)  # most recently used last
+            return self._merged[adapter]
+        if adapter and isinstance(self.model, PeftModel):
+            return self.model, None  # an unmerged adapter: transformers' forward with peft's layers
+        if self._base_parts is None or self._base_parts[0] is not self.model:
+            self._base_parts = (self.model, self._lean_for(self.model))  # adapters disabled: base weights
+        return self._base_parts
+
+    def _lean_for(self, model: Any) -> Any:
+        if not (self.lean_forward and self.device == "cpu"):
+            return None
+        from simstudent.models.lean_llama import lean_forward_for
+
+        return lean_forward_for(model)
 
     @contextlib.contextmanager
     def _adapter_scope(self, adapter: str) -> Iterator[None]:
@@ -333,8 +353,9 @@ class HFBackend:
                     from simstudent.models.prefix_store import PrefixStore
 
                     store = self._stores.setdefault(adapter, PrefixStore(self.prefix_store_tokens))
-                loop = DecodeLoop(self._decode_model(adapter), self.tokenizer, eos_ids=self._eos_ids, batch_size=self.batch_size,
-                                  device=self.device, share_prefix=self.share_prefix, store=store)
+                model, lean = self._decoder_parts(adapter)
+                loop = DecodeLoop(model, self.tokenizer, eos_ids=self._eos_ids, batch_size=self.batch_size,
+                                  device=self.device, share_prefix=self.share_prefix, store=store, lean=lean)
                 start = to_items(mine)
                 loop.run_continuous(lambda done: decoded(done) if done else start)
 
