@@ -87,6 +87,10 @@ def test_min_new_tokens_and_settings_are_recorded(tiny: Path) -> None:
     st = out.settings
     assert st["decoder"] == "loop" and st["dtype"] == "float32" and st["max_new_tokens"] == 6
     assert st["stop"] == ["zz"] and isinstance(st["seed"], int)
+    assert st["forward"] == "lean" and st["adapter_merged"] is False  # the tiny model is a plain Llama
+    slow = backend(tiny, batch_size=2, seed=5, lean_forward=False)
+    same = slow.generate([GenerationRequest(prompt="Hello", sampling=s, stop=["zz"])])[0]
+    assert same.settings["forward"] == "transformers" and same.text == out.text  # fp32: the same arithmetic
     # no request seed: derived from the backend's seed and the prompt, so it repeats
     again = be.generate([GenerationRequest(prompt="Hello", sampling=s, stop=["zz"])])[0]
     assert again.settings["seed"] == st["seed"] and again.text == out.text

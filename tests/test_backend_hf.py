@@ -105,9 +105,13 @@ def test_several_adapters_on_one_base(tiny: Path, adapters: dict[str, Path]) -> 
         GenerationRequest(prompt=prompt, sampling=GREEDY, adapter=str(adapters["beta"])),  # by path
         GenerationRequest(prompt=prompt, sampling=GREEDY, adapter="alpha"),
     ]
-    texts = [c.text for c in be.generate(reqs)]
+    completions = be.generate(reqs)
+    texts = [c.text for c in completions]
     assert texts[0] == texts[3]
     assert len({texts[0], texts[1], texts[2]}) == 3  # base, alpha and beta all differ
+    # the loop decoder runs each adapter merged into a copy of the model (the references
+    # below run peft's unmerged layers)
+    assert [c.settings["adapter_merged"] for c in completions] == [True, False, True, True]
 
     def reference(adapter_path: Path | None) -> str:
         model = AutoModelForCausalLM.from_pretrained(str(tiny))

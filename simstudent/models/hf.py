@@ -317,6 +317,7 @@ class HFBackend:
             mine = [(k, r) for k, r in later if (r.adapter or "") == adapter]
             later = [(k, r) for k, r in later if (r.adapter or "") != adapter]
             meta: dict[Any, tuple[GenerationRequest, int, int]] = {}
+            ran: dict[str, Any] = {}  # how the loop runs this adapter (recorded per completion)
 
             def to_items(pairs: list[tuple[Any, GenerationRequest]]) -> list[tuple[Any, DecodeItem]]:
                 items = []
@@ -336,7 +337,7 @@ class HFBackend:
                 out = []
                 for key, res in done:
                     r, seed, n_prompt = meta.pop(key)
-                    settings = self.settings_of(r, seed)
+                    settings = {**self.settings_of(r, seed), **ran}
                     if not batch_first:
                         settings["batching"] = "continuous"
                     reason = res.finish_reason
@@ -354,6 +355,8 @@ class HFBackend:
 
                     store = self._stores.setdefault(adapter, PrefixStore(self.prefix_store_tokens))
                 model, lean = self._decoder_parts(adapter)
+                ran["forward"] = "lean" if lean is not None else "transformers"
+                ran["adapter_merged"] = bool(adapter) and model is not self.model
                 loop = DecodeLoop(model, self.tokenizer, eos_ids=self._eos_ids, batch_size=self.batch_size,
                                   device=self.device, share_prefix=self.share_prefix, store=store, lean=lean)
                 start = to_items(mine)
