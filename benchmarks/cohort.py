@@ -5,9 +5,10 @@ one, in one run.
 seeded from their first request, one generate call per cohort step, no loop cut. "new":
 the default on this machine - the lean decode loop (rows leave at their stop string /
 EOS, waiting requests take their place, the shared prefix prefilled once, per-request
-seeds) with bf16 weights where the CPU has native bf16, continuous scheduling (a student
-whose attempt is graded sends its next request into the running batch) and the loop cut
-(``stop_repeats``, default 3). Both run the same cohort (same personas, problems, seed,
+seeds, each new prompt prefilled alone) with bf16 weights where the CPU has native bf16,
+the adapter merged into a copy of the weights, the lean Llama forward on a CPU,
+continuous scheduling (a student whose attempt is graded sends its next request into the
+running batch) and the loop cut (``stop_repeats``, default 3). Both run the same cohort (same personas, problems, seed,
 sampling and token budget) through ``simstudent.agent.Cohort`` with the real sandboxed
 grader, one after the other in one process.
 
@@ -21,7 +22,12 @@ truncation rate (attempts recorded as truncated, ``finish_reason == "length"``: 
 token budget, or cut as a loop), then how many of today's completions the loop cut would
 have ended and how those really ended, then ``ratio:`` (new attempts/s / today's) last.
 
-    python benchmarks/cohort.py [--personas 3] [--problems hw01_q1,hw02_q1] [--max-attempts 2] [--threads 1]
+    python benchmarks/cohort.py [--personas 6] [--problems hw01_q1,hw02_q1] [--max-attempts 3] [--threads 1]
+
+The default cohort is the six bundled personas on two demo problems, up to three attempts
+each (12 trajectories). Smaller cohorts give smaller ratios: the new path's gain is in
+decoding many students' attempts together, while every attempt's prompt is prefilled in
+full on both paths (docs/generation.md has the ratios by cohort size).
 """
 
 from __future__ import annotations
@@ -108,9 +114,9 @@ def run_one(label: str, backend: Any, grader: Any, args: argparse.Namespace,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--personas", type=int, default=3, help="the first N bundled personas")
+    parser.add_argument("--personas", type=int, default=6, help="the first N bundled personas")
     parser.add_argument("--problems", default="hw01_q1,hw02_q1", help="comma-separated problem ids")
-    parser.add_argument("--max-attempts", type=int, default=2)
+    parser.add_argument("--max-attempts", type=int, default=3)
     parser.add_argument("--max-new-tokens", type=int, default=192, help="token budget per attempt (both paths)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)

@@ -28,6 +28,7 @@ from simstudent.errors import ConfigError
 from simstudent.models.adapters import adapter_template, resolve_adapter
 from simstudent.models.attention import register as register_attention
 from simstudent.models.base import Completion, GenerationRequest, SamplingParams, cut_after, truncate_at_stop
+from simstudent.models.loop_models import LoopModels
 from simstudent.models.prefix_store import DEFAULT_MAX_TOKENS
 from simstudent.models.loading import (
     dtype_name,
@@ -40,8 +41,6 @@ from simstudent.models.loading import (
 )
 
 DECODERS = ("loop", "generate")
-# Adapters kept merged into their own copy of the model (loop decoder), most recent first.
-MERGED_KEEP = 2
 
 
 def request_seed(req: GenerationRequest, backend_seed: Optional[int], prompt_ids: Sequence[int]) -> int:
@@ -116,12 +115,6 @@ class HFBackend:
         # that start the same way (0 = off)
         self.prefix_store_tokens = prefix_store_tokens
         self._stores: dict[str, Any] = {}
-        # loop decoder: run an adapter as a copy of the model with its update merged in
-        self.merge_adapters = merge_adapters
-        self._merged: dict[str, tuple[Any, Any]] = {}
-        # loop decoder on a CPU: a plain Llama model runs through models/lean_llama.py
-        self.lean_forward = lean_forward
-        self._base_parts: Optional[tuple[Any, Any]] = None
         # the loop decoder on a CPU: decode steps attend with grouped queries (models/attention.py)
         attention = register_attention() if decoder == "loop" and pick_device(device) == "cpu" else None
         self.model, self.model_path = load_model(model, device=device, dtype=dtype, attn_implementation=attention)
@@ -129,6 +122,8 @@ class HFBackend:
 
         self.tokenizer = load_tokenizer(self.model_path, padding_side="left")
         self.device = str(next(self.model.parameters()).device)
+        # loop decoder: adapters merged into a copy of the model, a lean forward on a CPU
+        self._loop_models = LoopModels(merge_adapters=merge_adapters, lean_forward=lean_forward, device=self.device)
         self.batch_size = max(1, batch_size)
         self.seed = seed
         self.adapter_root = adapter_root
@@ -188,44 +183,6 @@ class HFBackend:
             self.model.eval()
             self._peft_names[adapter] = internal
         self.model.set_adapter(self._peft_names[adapter])
-
-    def _decoder_parts(self, adapter: str) -> tuple[Any, Any]:
-        """(model, lean forward or None) for the loop decoder, inside
-        ``_adapter_scope(adapter)``.
-
-        With ``merge_adapters``, an adapter runs as a copy of the model with its low-rank
-        update added into the weights, built at its first use; the most recent
-        ``MERGED_KEEP`` copies are kept (each as large as the base model). Why: peft
-        computes each adapted layer as the base layer plus two small matrix products,
-        and on a CPU those extra calls cost the default model about a fifth of every
-        prefill and decode step. The merged weights are the same function, rounded
-        once more: in bf16 their logits are as close to fp32's as the unmerged ones
-        (tests/test_lean_llama.py). With ``lean_forward``, a plain Llama model runs
-        through :mod:`simstudent.models.lean_llama` (not an unmerged adapter)."""
-        from peft import PeftModel
-
-        if adapter and self.merge_adapters:
-            if adapter not in self._merged:
-                import copy
-
-                while len(self._merged) >= MERGED_KEEP:
-                    self._merged.pop(next(iter(self._merged)))
-                merged = copy.deepcopy(self.model).merge_and_unload(adapter_names=[self._peft_names[adapter]]).eval()
-                self._merged[adapter] = (merged, self._lean_for(merged))
-            self._merged[adapter] = self._merged.pop(adapter)  # most recently used last
-            return self._merged[adapter]
-        if adapter and isinstance(self.model, PeftModel):
-            return self.model, None  # an unmerged adapter: transformers' forward with peft's layers
-        if self._base_parts is None or self._base_parts[0] is not self.model:
-            self._base_parts = (self.model, self._lean_for(self.model))  # adapters disabled: base weights
-        return self._base_parts
-
-    def _lean_for(self, model: Any) -> Any:
-        if not (self.lean_forward and self.device == "cpu"):
-            return None
-        from simstudent.models.lean_llama import lean_forward_for
-
-        return lean_forward_for(model)
 
     @contextlib.contextmanager
     def _adapter_scope(self, adapter: str) -> Iterator[None]:
@@ -354,7 +311,7 @@ class HFBackend:
                     from simstudent.models.prefix_store import PrefixStore
 
                     store = self._stores.setdefault(adapter, PrefixStore(self.prefix_store_tokens))
-                model, lean = self._decoder_parts(adapter)
+                model, lean = self._loop_models.parts(self.model, adapter, self._peft_names.get(adapter))
                 ran["forward"] = "lean" if lean is not None else "transformers"
                 ran["adapter_merged"] = bool(adapter) and model is not self.model
                 loop = DecodeLoop(model, self.tokenizer, eos_ids=self._eos_ids, batch_size=self.batch_size,
