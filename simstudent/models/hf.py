@@ -7,8 +7,9 @@ Two decoders:
   a stop string, their budget) and waiting requests take their place; a prefix shared by
   every request is prefilled once, and a prompt that starts like a recent one reuses its
   keys and values (``prefix_store_tokens``); each request samples from its own seed. An
-  adapter runs merged into a copy of the model (``merge_adapters``), and on a CPU decode
-  steps attend through :mod:`simstudent.models.attention`.
+  adapter runs merged into a copy of the model (``merge_adapters``, default on a CPU), and
+  on a CPU a plain Llama runs the lean forward (``lean_forward``,
+  :mod:`simstudent.models.lean_llama`).
 - ``decoder="generate"``: transformers' ``generate``, as earlier versions did. Requests
   are grouped by (adapter, sampling settings, stop strings) and run in left-padded
   batches of ``batch_size``; a sub-batch is seeded with its first request's seed, so one
@@ -102,7 +103,7 @@ class HFBackend:
         decoder: str = "loop",
         share_prefix: bool = True,
         prefix_store_tokens: int = DEFAULT_MAX_TOKENS,
-        merge_adapters: bool = True,
+        merge_adapters: Optional[bool] = None,
         lean_forward: bool = True,
     ) -> None:
         if decoder not in DECODERS:
@@ -122,8 +123,10 @@ class HFBackend:
 
         self.tokenizer = load_tokenizer(self.model_path, padding_side="left")
         self.device = str(next(self.model.parameters()).device)
-        # loop decoder: adapters merged into a copy of the model, a lean forward on a CPU
-        self._loop_models = LoopModels(merge_adapters=merge_adapters, lean_forward=lean_forward, device=self.device)
+        # loop decoder: adapters merged into a copy of the model (default: on a CPU only, where
+        # the copy is cheap and peft's extra products cost most), a lean forward on a CPU
+        merge = merge_adapters if merge_adapters is not None else self.device == "cpu"
+        self._loop_models = LoopModels(merge_adapters=merge, lean_forward=lean_forward, device=self.device)
         self.batch_size = max(1, batch_size)
         self.seed = seed
         self.adapter_root = adapter_root
