@@ -185,8 +185,8 @@ class DecodeLoop:
                 p, layers = shared[0], [(k[0], v[0]) for k, v in shared[1][0]]
             past = None
             if p:
-                past = ([(_room(k[None, :, :p], len(prompt) - p + self.room),
-                          _room(v[None, :, :p], len(prompt) - p + self.room)) for k, v in layers], p)
+                past = ([(_room(self._as_cache(k[None, :, :p]), len(prompt) - p + self.room),
+                          _room(self._as_cache(v[None, :, :p]), len(prompt) - p + self.room)) for k, v in layers], p)
             ids = torch.tensor([prompt[p:]], device=self.device)
             pos = torch.arange(p, len(prompt), device=self.device)[None, :]
             self.prefill_tokens += len(prompt) - p
@@ -195,12 +195,21 @@ class DecodeLoop:
                                               pos, past)
             self.prefill_s += time.perf_counter() - t0
             if self.store is not None:
-                self.store.add(prompt, [(k[0, :, :len(prompt)].clone(), v[0, :, :len(prompt)].clone())
+                # kept in the weights' dtype: exact for keys and values computed in it
+                self.store.add(prompt, [(self._as_store(k[0, :, :len(prompt)]), self._as_store(v[0, :, :len(prompt)]))
                                         for k, v in cache[0]])
             logits.append(row_logits)
             caches.append(cache)
         cache, mask = self._join([self._one(c) for c in caches]) if len(rows) > 1 else self._one(caches[0])
         return torch.cat(logits), cache, mask, torch.tensor([len(r.data.prompt) for r in rows], device=self.device)
+
+    def _as_cache(self, t: torch.Tensor) -> torch.Tensor:
+        """Stored keys/values in the dtype of the running cache."""
+        return t.to(self.lean.kv_dtype) if self.lean is not None else t
+
+    def _as_store(self, t: torch.Tensor) -> torch.Tensor:
+        """A copy of cached keys/values for the prefix store."""
+        return t.to(self.lean.dtype, copy=True) if self.lean is not None else t.clone()
 
     def _one(self, cache: tuple[list, int]) -> tuple[tuple[list, int], torch.Tensor]:
         """(cache, mask) of a single prefilled row: every column its own."""

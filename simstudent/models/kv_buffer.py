@@ -27,11 +27,13 @@ def _buffer_layer_class() -> type:
         """A cache layer over preallocated key/value buffers: ``update`` writes the
         new columns in place and returns views of the used part."""
 
-        def __init__(self, buffers: Optional[tuple[torch.Tensor, torch.Tensor]], length: int, room: int) -> None:
+        def __init__(self, buffers: Optional[tuple[torch.Tensor, torch.Tensor]], length: int, room: int,
+                     dtype: Optional[torch.dtype] = None) -> None:
             super().__init__()
             self.kbuf, self.vbuf = buffers if buffers else (None, None)
             self.length = length
             self.room = room
+            self.buffer_dtype = dtype  # None: the keys' own dtype
             self._views()
 
         def _views(self) -> None:
@@ -45,8 +47,9 @@ def _buffer_layer_class() -> type:
             n = key_states.shape[-2]
             end = self.length + n
             if self.kbuf is None:
-                self.kbuf = _room(key_states[:, :, :0], end + self.room)
-                self.vbuf = _room(value_states[:, :, :0], end + self.room)
+                dtype = self.buffer_dtype or key_states.dtype
+                self.kbuf = _room(key_states[:, :, :0].to(dtype), end + self.room)
+                self.vbuf = _room(value_states[:, :, :0].to(dtype), end + self.room)
             elif end > self.kbuf.shape[2]:
                 self.kbuf = _room(self.kbuf[:, :, : self.length], n + self.room)
                 self.vbuf = _room(self.vbuf[:, :, : self.length], n + self.room)
