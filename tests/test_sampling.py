@@ -45,13 +45,15 @@ def frequencies(settings: dict, n: int = 20000) -> list[float]:
     # temperature 1, nothing filtered: the distribution itself
     ({"temperature": 1.0, "top_k": 0, "top_p": 1.0}, {2: 0.5, 0: 0.3, 3: 0.15, 1: 0.05}),
     # min-p 0.2: keep p >= 0.2 * 0.5 = 0.1 -> 0.5, 0.3, 0.15 renormalised by 0.95
-    ({"temperature": 1.0, "top_k": 0, "top_p": 1.0, "min_p": 0.2}, {2: 0.5 / 0.95, 0: 0.3 / 0.95, 3: 0.15 / 0.95, 1: 0}),
+    ({"temperature": 1.0, "top_k": 0, "top_p": 1.0, "min_p": 0.2},
+     {2: 0.5 / 0.95, 0: 0.3 / 0.95, 3: 0.15 / 0.95, 1: 0}),
     # top-k 2: 0.5, 0.3 renormalised by 0.8
     ({"temperature": 1.0, "top_k": 2, "top_p": 1.0}, {2: 0.625, 0: 0.375, 3: 0, 1: 0}),
     # top-p 0.7: mass before each token 0, 0.5, 0.8 -> the first two are kept
     ({"temperature": 1.0, "top_k": 0, "top_p": 0.7}, {2: 0.625, 0: 0.375, 3: 0, 1: 0}),
     # temperature 0.5 squares the probabilities: 0.25, 0.09, 0.0225, 0.0025 (sum 0.365)
-    ({"temperature": 0.5, "top_k": 0, "top_p": 1.0}, {2: 0.25 / 0.365, 0: 0.09 / 0.365, 3: 0.0225 / 0.365, 1: 0.0025 / 0.365}),
+    ({"temperature": 0.5, "top_k": 0, "top_p": 1.0},
+     {2: 0.25 / 0.365, 0: 0.09 / 0.365, 3: 0.0225 / 0.365, 1: 0.0025 / 0.365}),
     # greedy
     ({"temperature": 0.0}, {2: 1.0, 0: 0, 3: 0, 1: 0}),
 ])
@@ -65,7 +67,8 @@ def test_a_row_draws_the_same_whatever_its_neighbours() -> None:
     """The same row (settings and generator seed) gives the same tokens alone and beside
     rows of the other rules, over many steps."""
     logits = torch.randn(30, 50, generator=torch.Generator().manual_seed(1))
-    kinds = [{"temperature": 0.7, "top_k": 20, "top_p": 0.8}, {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "min_p": 0.05},
+    kinds = [{"temperature": 0.7, "top_k": 20, "top_p": 0.8},
+             {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "min_p": 0.05},
              {"temperature": 0.9, "top_k": 0, "top_p": 0.9}, {"temperature": 0.0}]
     for i, kind in enumerate(kinds):
         alone = Sampler([_Row(_Data(SamplingParams(**kind)), torch.Generator().manual_seed(7))], 50, "cpu")

@@ -34,6 +34,11 @@ from typing import Any, Optional
 import torch
 
 
+def _base(model: Any) -> Any:
+    """The transformers model inside a peft wrapper (the model itself otherwise)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def _weight(linear: Any) -> torch.Tensor:
     """A linear layer's weight; for a peft LoRA layer its base layer's (only used with
     the adapter disabled)."""
@@ -66,7 +71,7 @@ class LeanLlama:
     def __init__(self, model: Any) -> None:
         from simstudent.models.kv_buffer import _buffer_layer_class
 
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        base = _base(model)
         config = base.config
         self.heads = config.num_attention_heads
         self.kv_heads = config.num_key_value_heads
@@ -109,13 +114,14 @@ class LeanLlama:
         return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
 
     def _attention_mask(self, mask: torch.Tensor, length: int, new: int) -> tuple[Optional[torch.Tensor], bool]:
-        """(boolean mask [batch, 1, new, columns] or None, is_causal) for the new tokens."""
+        """(mask [batch, 1, new, columns] or None, is_causal) for the new tokens: additive
+        (0 / -inf, in the cache's dtype) for a decode step, boolean for a prefill."""
         cols = mask.bool()
         if new == 1:  # additive: torch converts a boolean mask at every layer
             if bool(cols.all()):
                 return None, False
-            blocked = torch.zeros(cols.shape, dtype=self.kv_dtype, device=mask.device).masked_fill_(~cols, float("-inf"))
-            return blocked[:, None, None, :], False
+            blocked = torch.zeros(cols.shape, dtype=self.kv_dtype, device=mask.device)
+            return blocked.masked_fill_(~cols, float("-inf"))[:, None, None, :], False
         if length == 0 and bool(cols.all()):
             return None, True
         q = torch.arange(new, device=mask.device)[:, None] + length
@@ -172,7 +178,4 @@ class LeanLlama:
 def lean_forward_for(model: Any) -> Optional[LeanLlama]:
     """A :class:`LeanLlama` over ``model``'s weights, or None when it is not a plain
     Llama (the loop then runs transformers' forward)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    if unsupported(base) is not None:
-        return None
-    return LeanLlama(base)
+    return None if unsupported(_base(model)) is not None else LeanLlama(model)
